@@ -1,0 +1,219 @@
+//! Shared state, and the router: every app's routes wired in one place.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::context;
+use tokio::sync::Semaphore;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::db::{migrations, Db};
+use crate::mail::Mailer;
+use crate::media::MediaStore;
+use crate::web::assets::{self, Assets};
+use crate::web::error::{AppError, AppResult};
+use crate::web::page::Page;
+use crate::web::render::Templates;
+use crate::{accounts, profiles, web};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+pub struct Shared {
+    pub config: Config,
+    pub db: Db,
+    pub cache: Cache,
+    pub media: MediaStore,
+    pub mailer: Mailer,
+    pub templates: Templates,
+    pub assets: Arc<Assets>,
+    /// Signs CSRF tokens and flash cookies.
+    pub secret: Vec<u8>,
+    /// Bounds image work running at once.
+    pub image_jobs: Semaphore,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects every part, migrating the database first.
+    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
+        let applied = migrations::run(&db).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, backend = db.backend.name(), "database migrated");
+        }
+        let secret = site_secret(&db, &config).await?;
+        let cache = Cache::from_url(&config.cache_url)?;
+        let media = MediaStore::from_url(&config.media_url())?;
+        let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
+        let assets = Arc::new(Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())?);
+        let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone())?;
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(AppState(Arc::new(Shared {
+            config,
+            db,
+            cache,
+            media,
+            mailer,
+            templates,
+            assets,
+            secret,
+            image_jobs: Semaphore::new(workers),
+        })))
+    }
+}
+
+/// The configured key, or one made once and kept in the database so every
+/// app process sharing the database signs alike.
+async fn site_secret(db: &Db, config: &Config) -> anyhow::Result<Vec<u8>> {
+    if !config.secret_key.is_empty() {
+        return Ok(config.secret_key.as_bytes().to_vec());
+    }
+    let read = || async {
+        db.query("SELECT value FROM settings WHERE name = 'secret_key'")
+            .fetch_optional(db.w())
+            .await
+            .and_then(|row| row.map(|r| crate::db::text(&r, "value")).transpose())
+    };
+    if let Some(secret) = read().await? {
+        return Ok(secret.into_bytes());
+    }
+    let fresh = crate::crypto::random_token();
+    // Two processes starting at once: one insert wins, both read the winner.
+    let _ = db
+        .query("INSERT INTO settings (name, value) VALUES ('secret_key', ?)")
+        .bind(fresh)
+        .execute(db.w())
+        .await;
+    Ok(read().await?.context("the site secret could not be stored")?.into_bytes())
+}
+
+#[derive(Clone, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        Some(RequestId::new(HeaderValue::from_str(&id).expect("hex is a valid header")))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(tower_http::LatencyUnit::Micros));
+    Router::new()
+        .route("/", get(home))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/static/{*path}", get(assets::serve))
+        .route("/media/{*key}", get(media))
+        .merge(accounts::router())
+        .merge(profiles::router())
+        .fallback(|| async { AppError::NotFound })
+        .layer(from_fn_with_state(state.clone(), web::csrf::guard))
+        .layer(from_fn_with_state(state.clone(), web::session::load))
+        .layer(from_fn_with_state(state.clone(), web::error_pages))
+        .layer(from_fn_with_state(state.clone(), web::security_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .with_state(state)
+}
+
+async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+    let members: Vec<_> = crate::accounts::store::newest(&state.db, 12, 0)
+        .await?
+        .iter()
+        .map(|u| u.profile(&state.config))
+        .collect();
+    let count = crate::accounts::store::counter(&state.db, "members").await?;
+    page.render("home.html", context! { members => members, stats => context! { members => count } })
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.db.ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, "no-store")], "database unreachable").into_response()
+    }
+}
+
+/// Uploaded files. Keys change with content, so they are immutable.
+async fn media(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> AppResult<Response> {
+    if !crate::media::valid_key(&key) || key.starts_with("originals/") {
+        return Err(AppError::NotFound);
+    }
+    let etag = HeaderValue::from_str(&format!("\"{}\"", &crate::crypto::sha256_hex(key.as_bytes())[..16]))
+        .expect("hex is a valid header");
+    let mut response = if assets::not_modified(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        state.media.get(&key).await?.ok_or(AppError::NotFound)?.into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(&key)));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(assets::IMMUTABLE));
+    h.insert(header::ETAG, etag);
+    Ok(response)
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    state.db.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,14 @@
+//! Coterie: a community platform for brands in one binary.
+
+pub mod accounts;
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod mail;
+pub mod markdown;
+pub mod media;
+pub mod profiles;
+pub mod web;

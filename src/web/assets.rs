@@ -1,0 +1,234 @@
+//! Static files of the theme: embedded defaults overlaid by the theme
+//! folder, held in memory, served under content-hashed names with immutable
+//! caching, ETags, and gzip/brotli made once on first request.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::app::AppState;
+use crate::web::error::AppError;
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+pub struct Asset {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    /// First 10 hex digits of the SHA-256 of the content.
+    pub hash: String,
+    etag: HeaderValue,
+    gzip: OnceLock<Option<Bytes>>,
+    brotli: OnceLock<Option<Bytes>>,
+}
+
+#[derive(Default)]
+pub struct Assets {
+    /// By logical path, such as `css/coterie.css`.
+    files: HashMap<String, Arc<Asset>>,
+    /// Hashed path (`css/coterie.3fa2c1d0e9.css`) to logical path.
+    hashed: HashMap<String, String>,
+}
+
+impl Assets {
+    pub fn load(embedded: &[(&str, &'static [u8])], theme_dir: Option<&Path>) -> anyhow::Result<Assets> {
+        let mut sources: HashMap<String, Bytes> =
+            embedded.iter().map(|(p, b)| (p.to_string(), Bytes::from_static(b))).collect();
+        if let Some(dir) = theme_dir.map(|d| d.join("static")).filter(|d| d.is_dir()) {
+            for (path, bytes) in read_tree(&dir)? {
+                sources.insert(path, bytes);
+            }
+        }
+        let mut assets = Assets::default();
+        for (path, body) in sources {
+            let hash = crate::crypto::sha256_hex(&body)[..10].to_string();
+            assets.hashed.insert(hashed_name(&path, &hash), path.clone());
+            let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
+            let asset = Asset {
+                content_type: content_type(&path),
+                body,
+                hash,
+                etag,
+                gzip: OnceLock::new(),
+                brotli: OnceLock::new(),
+            };
+            assets.files.insert(path, Arc::new(asset));
+        }
+        Ok(assets)
+    }
+
+    /// The URL to put in pages for a static file.
+    pub fn url(&self, path: &str) -> Option<String> {
+        self.files.get(path).map(|a| format!("/static/{}", hashed_name(path, &a.hash)))
+    }
+
+    /// A file by hashed name (immutable) or by plain name (revalidated).
+    fn find(&self, requested: &str) -> Option<(Arc<Asset>, bool)> {
+        if let Some(logical) = self.hashed.get(requested) {
+            return self.files.get(logical).map(|a| (a.clone(), true));
+        }
+        self.files.get(requested).map(|a| (a.clone(), false))
+    }
+}
+
+fn read_tree(root: &Path) -> anyhow::Result<Vec<(String, Bytes)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+                out.push((rel, Bytes::from(std::fs::read(&path)?)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `css/site.css` with hash `ab12` becomes `css/site.ab12.css`.
+fn hashed_name(path: &str, hash: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((stem, ext)) if !stem.ends_with('/') => format!("{stem}.{hash}.{ext}"),
+        _ => format!("{path}.{hash}"),
+    }
+}
+
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or_default().to_ascii_lowercase().as_str() {
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "json" | "webmanifest" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/") || content_type.contains("svg") || content_type.contains("json")
+}
+
+impl Asset {
+    fn gzip(&self) -> Option<&Bytes> {
+        self.gzip
+            .get_or_init(|| {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                encoder.write_all(&self.body).ok()?;
+                smaller(encoder.finish().ok()?, self.body.len())
+            })
+            .as_ref()
+    }
+
+    fn brotli(&self) -> Option<&Bytes> {
+        self.brotli
+            .get_or_init(|| {
+                let mut out = Vec::new();
+                let params = brotli::enc::BrotliEncoderParams { quality: 11, ..Default::default() };
+                brotli::BrotliCompress(&mut &self.body[..], &mut out, &params).ok()?;
+                smaller(out, self.body.len())
+            })
+            .as_ref()
+    }
+}
+
+fn smaller(compressed: Vec<u8>, original: usize) -> Option<Bytes> {
+    (compressed.len() < original).then(|| Bytes::from(compressed))
+}
+
+/// Does the request accept `coding`?
+pub fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case(coding) && !refused
+        })
+}
+
+/// Does the request's If-None-Match name this ETag?
+pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag))
+}
+
+pub async fn serve(State(state): State<AppState>, UrlPath(path): UrlPath<String>, headers: HeaderMap) -> Response {
+    let Some((asset, immutable)) = state.assets.find(&path) else {
+        return AppError::NotFound.into_response();
+    };
+    let cache = if immutable { IMMUTABLE } else { "public, max-age=300, must-revalidate" };
+    let mut response = if not_modified(&headers, &asset.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let (body, coding) = if compressible(asset.content_type) {
+            match (accepts(&headers, "br").then(|| asset.brotli()).flatten(), accepts(&headers, "gzip")) {
+                (Some(br), _) => (br.clone(), Some("br")),
+                (None, true) => match asset.gzip() {
+                    Some(gz) => (gz.clone(), Some("gzip")),
+                    None => (asset.body.clone(), None),
+                },
+                _ => (asset.body.clone(), None),
+            }
+        } else {
+            (asset.body.clone(), None)
+        };
+        let mut response = body.into_response();
+        if let Some(coding) = coding {
+            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        response
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ETAG, asset.etag.clone());
+    if compressible(asset.content_type) {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_and_lookup() {
+        let assets = Assets::load(&[("css/site.css", &b"body{color:red}"[..])], None).unwrap();
+        let url = assets.url("css/site.css").unwrap();
+        assert!(url.starts_with("/static/css/site.") && url.ends_with(".css"), "{url}");
+        let hashed = url.trim_start_matches("/static/");
+        assert!(assets.find(hashed).unwrap().1);
+        assert!(!assets.find("css/site.css").unwrap().1);
+        assert!(assets.url("css/missing.css").is_none());
+    }
+
+    #[test]
+    fn accept_encoding_parsing() {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br;q=0"));
+        assert!(accepts(&h, "gzip"));
+        assert!(!accepts(&h, "br"));
+    }
+}

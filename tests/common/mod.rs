@@ -1,0 +1,284 @@
+//! The test app: a real server on a free port with its own data folder and
+//! its own database (SQLite, or a fresh database on the PostgreSQL or MySQL
+//! server named by COTERIE_TEST_POSTGRES_URL / COTERIE_TEST_MYSQL_URL),
+//! driven over real HTTP.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use coterie::app::{self, AppState};
+use coterie::config::Config;
+use reqwest::header::HeaderMap;
+use reqwest::{redirect, StatusCode};
+use sqlx::{Connection, Row};
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// Runs a test body once per backend: `backend_tests!(name);` makes
+/// `sqlite::name`, `postgres::name` and `mysql::name` from `async fn name(b: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::common::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if super::common::available(super::common::Backend::Postgres) { super::$name(super::common::Backend::Postgres).await } } )* }
+        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if super::common::available(super::common::Backend::Mysql) { super::$name(super::common::Backend::Mysql).await } } )* }
+    };
+}
+
+fn server_url(backend: Backend) -> Option<String> {
+    let var = match backend {
+        Backend::Sqlite => return None,
+        Backend::Postgres => "COTERIE_TEST_POSTGRES_URL",
+        Backend::Mysql => "COTERIE_TEST_MYSQL_URL",
+    };
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// Is this backend's server configured? Says so on stderr when it is not.
+pub fn available(backend: Backend) -> bool {
+    if backend == Backend::Sqlite || server_url(backend).is_some() {
+        return true;
+    }
+    eprintln!("SKIPPED on {backend:?}: set COTERIE_TEST_{}_URL to run it", format!("{backend:?}").to_uppercase());
+    false
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub data: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub struct Builder {
+    backend: Backend,
+    tweak: Vec<Box<dyn FnOnce(&mut Config)>>,
+}
+
+impl TestApp {
+    pub fn with(backend: Backend) -> Builder {
+        Builder { backend, tweak: Vec::new() }
+    }
+
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::with(backend).spawn().await
+    }
+}
+
+impl Builder {
+    pub fn config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Builder {
+        self.tweak.push(Box::new(f));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let data = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::load_from(None, &[]).unwrap();
+        config.addr = addr;
+        config.data_dir = data.path().to_path_buf();
+        config.public_url = format!("http://{addr}");
+        config.database_pool_size = 4;
+        config.avatars.gravatar = false;
+        config.database_url = match self.backend {
+            Backend::Sqlite => String::new(),
+            backend => fresh_database(backend).await,
+        };
+        for f in self.tweak {
+            f(&mut config);
+        }
+        let state = AppState::build(config).await.expect("the app starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app::serve(state.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        TestApp { base: format!("http://{addr}"), state, client: client(), data, stop: Some(stop) }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().unwrap()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A response read whole.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self.text.find(marker).unwrap_or_else(|| panic!("no CSRF token on the page:\n{}", self.text)) + marker.len();
+        let end = self.text[start..].find('"').unwrap();
+        self.text[start..start + end].to_string()
+    }
+}
+
+async fn read(response: reqwest::Response) -> Page {
+    Page { status: response.status(), headers: response.headers().clone(), text: response.text().await.unwrap() }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> Page {
+        read(client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `form_page`.
+    pub async fn post(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_with(&self.client, form_page, action, fields).await
+    }
+
+    pub async fn post_with(&self, client: &reqwest::Client, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.get_with(client, form_page).await.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+        all.extend_from_slice(fields);
+        self.post_raw(client, action, &all).await
+    }
+
+    /// Posts exactly these fields, with no token added.
+    pub async fn post_raw(&self, client: &reqwest::Client, action: &str, fields: &[(&str, &str)]) -> Page {
+        read(client.post(self.url(action)).form(fields).send().await.unwrap()).await
+    }
+
+    pub async fn post_multipart(&self, form_page: &str, action: &str, form: reqwest::multipart::Form, with_token: bool) -> Page {
+        let form = if with_token { form.text("csrf_token", self.get(form_page).await.csrf()) } else { form };
+        read(self.client.post(self.url(action)).multipart(form).send().await.unwrap()).await
+    }
+
+    /// Creates a confirmed member directly in the database.
+    pub async fn member(&self, username: &str, password: &str, role: &str) -> i64 {
+        let hash = coterie::accounts::password::hash(password.to_string()).await.unwrap();
+        coterie::accounts::store::create(
+            &self.state.db,
+            coterie::accounts::store::NewUser {
+                username,
+                email: &format!("{username}@example.com"),
+                password_hash: hash,
+                role,
+                email_confirmed: true,
+                avatar_mode: "gravatar",
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Logs `client` in through the form.
+    pub async fn login_with(&self, client: &reqwest::Client, login: &str, password: &str) -> Page {
+        self.post_with(client, "/accounts/login", "/accounts/login", &[("login", login), ("password", password)]).await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Page {
+        self.login_with(&self.client, login, password).await
+    }
+
+    /// The emails written to the outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data.path().join("outbox");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
+    }
+
+    /// The first link to this site in the newest email, as a path.
+    pub fn last_link(&self) -> String {
+        let mail = self.outbox().pop().expect("an email was sent");
+        let mail = unfold_quoted_printable(&mail);
+        let start = mail.find(&self.base).expect("the email links to the site");
+        let link: String = mail[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+        link.trim_start_matches(&self.base).to_string()
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        self.state.db.query(sql).fetch_one(self.state.db.w()).await.unwrap().get::<i64, _>(0)
+    }
+}
+
+/// Undoes soft line breaks and `=3D` in a quoted-printable body.
+fn unfold_quoted_printable(mail: &str) -> String {
+    mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+}
+
+/// A new, empty database on the server, named after this process so that
+/// databases left by earlier test processes can be found and dropped.
+async fn fresh_database(backend: Backend) -> String {
+    let server = server_url(backend).expect("server URL");
+    let pid = std::process::id();
+    let name = format!("coterie_t_{pid}_{:08x}", rand_u32());
+    let mut conn = sqlx::AnyConnection::connect(&server_any(&server)).await.expect("the test database server answers");
+    let list = match backend {
+        Backend::Postgres => "SELECT datname::text FROM pg_database WHERE datname LIKE 'coterie_t_%'",
+        _ => "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'coterie_t_%'",
+    };
+    let existing: Vec<String> = sqlx::query(list).fetch_all(&mut conn).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect();
+    for old in existing {
+        let owner: Option<u32> = old.split('_').nth(2).and_then(|p| p.parse().ok());
+        if owner.is_some_and(|p| p != pid && !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let drop = match backend {
+                Backend::Postgres => format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"),
+                _ => format!("DROP DATABASE IF EXISTS {old}"),
+            };
+            let _ = sqlx::query(&drop).execute(&mut conn).await;
+        }
+    }
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create the test database");
+    let (base, _) = server.rsplit_once('/').expect("the URL names a database");
+    format!("{base}/{name}")
+}
+
+fn server_any(url: &str) -> String {
+    sqlx::any::install_default_drivers();
+    url.to_string()
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish() as u32
+}
+
+/// A small real PNG of `w`×`h` colour blocks.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 120]));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}

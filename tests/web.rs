@@ -1,0 +1,67 @@
+//! The web foundation: health, static files, error pages, headers.
+
+mod common;
+
+use common::{Backend, TestApp};
+use reqwest::StatusCode;
+
+backend_tests!(health_and_readiness, static_files_are_hashed_compressed_and_cached, friendly_error_pages, security_headers_everywhere);
+
+async fn health_and_readiness(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
+    app.state.db.close().await;
+    let down = app.get("/readyz").await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    let page = app.get("/").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.text.contains("Back soon"), "{}", page.text);
+}
+
+async fn static_files_are_hashed_compressed_and_cached(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let home = app.get("/").await;
+    let start = home.text.find("/static/css/coterie.").expect("the page links the hashed stylesheet");
+    let url: String = home.text[start..].chars().take_while(|c| *c != '"').collect();
+    let plain = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
+    let css = plain.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    let etag = css.headers()["etag"].clone();
+    let size = css.bytes().await.unwrap().len();
+    for coding in ["br", "gzip"] {
+        let packed = plain.get(app.url(&url)).header("accept-encoding", coding).send().await.unwrap();
+        assert_eq!(packed.headers()["content-encoding"], coding);
+        assert!(packed.bytes().await.unwrap().len() < size);
+    }
+    let again = plain.get(app.url(&url)).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(app.get("/static/css/missing.css").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/static/../Cargo.toml").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn friendly_error_pages(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.header("content-type").starts_with("text/html"));
+    assert!(missing.text.contains("Page not found"));
+    assert!(missing.text.contains("</html>"), "the full themed page");
+    let wrong_method = app.client.delete(app.url("/members")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::FORBIDDEN, "unsafe methods need a token first");
+}
+
+async fn security_headers_everywhere(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    for path in ["/", "/accounts/login", "/nope"] {
+        let page = app.get(path).await;
+        let csp = page.header("content-security-policy");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(page.header("x-content-type-options"), "nosniff");
+        assert!(!page.header("referrer-policy").is_empty());
+        assert!(!page.header("x-request-id").is_empty());
+    }
+}
