@@ -31,6 +31,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+/// The site's main sections, in navigation order: (path, label).
+pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members")];
+
 pub struct Shared {
     pub config: Config,
     pub db: Db,
@@ -70,7 +73,7 @@ impl AppState {
         let media = MediaStore::from_url(&config.media_url())?;
         let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
         let assets = Arc::new(Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())?);
-        let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone())?;
+        let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(AppState(Arc::new(Shared {
             config,
@@ -139,8 +142,8 @@ pub fn router(state: AppState) -> Router {
         .merge(profiles::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
-        .layer(from_fn_with_state(state.clone(), web::session::load))
         .layer(from_fn_with_state(state.clone(), web::error_pages))
+        .layer(from_fn_with_state(state.clone(), web::session::load))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(trace)

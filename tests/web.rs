@@ -49,6 +49,12 @@ async fn friendly_error_pages(b: Backend) {
     assert!(missing.header("content-type").starts_with("text/html"));
     assert!(missing.text.contains("Page not found"));
     assert!(missing.text.contains("</html>"), "the full themed page");
+    // Members keep their own header on error pages.
+    app.member("ava", "velvet-harbor-lantern-91", "member").await;
+    app.login("ava", "velvet-harbor-lantern-91").await;
+    let mine = app.get("/no/such/page").await;
+    assert_eq!(mine.status, StatusCode::NOT_FOUND);
+    assert!(mine.text.contains("/u/ava"), "the member menu is on the error page");
     let wrong_method = app.client.delete(app.url("/members")).send().await.unwrap();
     assert_eq!(wrong_method.status(), StatusCode::FORBIDDEN, "unsafe methods need a token first");
 }

@@ -43,10 +43,19 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
 
 /// Turns every error response into the theme's friendly error page.
 pub async fn error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let wants_page = !request.uri().path().starts_with("/metrics");
+    if request.uri().path().starts_with("/metrics") {
+        return next.run(request).await;
+    }
+    let session = request.extensions().get::<session::Session>().cloned();
     let response = next.run(request).await;
+    themed_error(&state, response, session.as_ref())
+}
+
+/// `response` as the themed error page if it is an error without a page of
+/// its own (a form re-rendered with its errors keeps its body).
+pub fn themed_error(state: &AppState, response: Response, session: Option<&session::Session>) -> Response {
     let status = response.status();
-    if !wants_page || !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let is_html = response
@@ -55,7 +64,7 @@ pub async fn error_pages(State(state): State<AppState>, request: Request, next: 
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     let page = response.extensions().get::<ErrorPage>().cloned();
     if is_html && page.is_none() {
-        return response; // a form page re-rendered with its errors
+        return response;
     }
     let page = page.unwrap_or_else(|| ErrorPage::for_status(status));
     let body = state
@@ -64,7 +73,10 @@ pub async fn error_pages(State(state): State<AppState>, request: Request, next: 
             "errors/error.html",
             context! {
                 status => status.as_u16(), title => page.title, message => page.message,
-                site => context! { name => state.config.site_name.clone() }, path => "",
+                site => context! { name => state.config.site_name.clone(), public_url => state.config.public_url() },
+                path => "",
+                user => session.map(|s| s.user.view(&state.config)),
+                csrf_token => session.and_then(|s| csrf::token(state, Some(s), None)),
             },
         )
         .unwrap_or_else(|err| {

@@ -17,8 +17,10 @@ impl Templates {
         embedded: &'static [(&'static str, &'static [u8])],
         theme_dir: Option<PathBuf>,
         assets: Arc<Assets>,
+        sections: &[(&str, &str)],
     ) -> anyhow::Result<Templates> {
         let mut env = Environment::new();
+        env.add_global("sections", Value::from_serialize(sections));
         let theme = theme_dir.map(|d| d.join("templates"));
         env.set_loader(move |name| {
             if name.split('/').any(|part| part == ".." || part.is_empty()) {

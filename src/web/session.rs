@@ -45,7 +45,7 @@ pub async fn load(State(state): State<AppState>, mut request: Request, next: Nex
                 .append(axum::http::header::SET_COOKIE, cookies::clear(COOKIE, state.config.secure_cookies()));
             response
         }
-        Err(err) => err.into_response(),
+        Err(err) => crate::web::themed_error(&state, err.into_response(), None),
     }
 }
 
