@@ -31,6 +31,10 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+/// Every app's migrations, in the order they apply.
+pub const MIGRATIONS: &[migrations::AppMigrations] =
+    &[migrations::AppMigrations { app: "accounts", migrations: accounts::migrations::MIGRATIONS }];
+
 /// The site's main sections, in navigation order: (path, label).
 pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members")];
 

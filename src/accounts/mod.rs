@@ -1,6 +1,7 @@
 //! Member accounts: sign-up, email confirmation, log-in and log-out,
 //! password reset, and the settings page.
 
+pub mod migrations;
 pub mod password;
 pub mod settings;
 pub mod store;

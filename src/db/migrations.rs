@@ -1,12 +1,20 @@
-//! Schema migrations for all three backends. Each migration is written once
-//! with a few type words in braces that [`dialect`] turns into the backend's
-//! own: `{id}` an auto-increment primary key, `{str N}` an indexable string,
-//! `{text}` long text, `{int}` a 64-bit integer, `{table}` the table options.
+//! Schema migrations for all three backends. Each app owns its migrations
+//! (numbered within the app) and the runner applies every app's in order.
+//! A migration is written once with a few type words in braces that
+//! [`dialect`] turns into the backend's own: `{id}` an auto-increment
+//! primary key, `{str N}` an indexable string, `{text}` long text, `{int}` a
+//! 64-bit integer, `{table}` the table options.
 
 use anyhow::Context;
 use sqlx::Row as _;
 
 use super::{Backend, Db};
+
+/// One app's migrations, applied in the order apps are listed.
+pub struct AppMigrations {
+    pub app: &'static str,
+    pub migrations: &'static [Migration],
+}
 
 pub struct Migration {
     pub version: i64,
@@ -14,78 +22,7 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    statements: &[
-        "CREATE TABLE settings (
-            name {str 100} NOT NULL PRIMARY KEY,
-            value {text} NOT NULL
-        ) {table}",
-        "CREATE TABLE users (
-            id {id},
-            username {str 32} NOT NULL,
-            username_key {str 32} NOT NULL,
-            email {str 254} NOT NULL,
-            email_key {str 254} NOT NULL,
-            password_hash {str 255} NOT NULL,
-            role {str 16} NOT NULL DEFAULT 'member',
-            is_active {int} NOT NULL DEFAULT 1,
-            email_confirmed {int} NOT NULL DEFAULT 0,
-            display_name {str 100} NOT NULL DEFAULT '',
-            bio {text} NOT NULL,
-            bio_html {text} NOT NULL,
-            location {str 100} NOT NULL DEFAULT '',
-            website {str 255} NOT NULL DEFAULT '',
-            avatar_mode {str 16} NOT NULL DEFAULT 'gravatar',
-            avatar_key {str 64} NULL,
-            created_at {int} NOT NULL,
-            updated_at {int} NOT NULL,
-            last_login_at {int} NULL
-        ) {table}",
-        "CREATE UNIQUE INDEX users_username_key ON users (username_key)",
-        "CREATE UNIQUE INDEX users_email_key ON users (email_key)",
-        "CREATE INDEX users_created ON users (created_at)",
-        "CREATE TABLE sessions (
-            id {str 64} NOT NULL PRIMARY KEY,
-            user_id {int} NOT NULL,
-            created_at {int} NOT NULL,
-            last_seen_at {int} NOT NULL,
-            expires_at {int} NOT NULL,
-            ip {str 64} NOT NULL DEFAULT '',
-            user_agent {str 255} NOT NULL DEFAULT '',
-            FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-        ) {table}",
-        "CREATE INDEX sessions_user ON sessions (user_id)",
-        "CREATE INDEX sessions_expires ON sessions (expires_at)",
-        "CREATE TABLE account_tokens (
-            id {str 64} NOT NULL PRIMARY KEY,
-            user_id {int} NOT NULL,
-            purpose {str 16} NOT NULL,
-            data {str 254} NOT NULL DEFAULT '',
-            created_at {int} NOT NULL,
-            expires_at {int} NOT NULL,
-            used_at {int} NULL,
-            FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-        ) {table}",
-        "CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose)",
-        "CREATE TABLE audit_log (
-            id {id},
-            actor_id {int} NULL,
-            action {str 64} NOT NULL,
-            target_kind {str 32} NOT NULL,
-            target_id {int} NOT NULL,
-            detail {text} NOT NULL,
-            created_at {int} NOT NULL
-        ) {table}",
-        "CREATE INDEX audit_log_created ON audit_log (created_at)",
-        "CREATE TABLE counters (
-            name {str 64} NOT NULL PRIMARY KEY,
-            value {int} NOT NULL
-        ) {table}",
-        "INSERT INTO counters (name, value) VALUES ('members', 0)",
-    ],
-}];
+
 
 /// Turns the braced type words into `backend`'s SQL.
 pub fn dialect(backend: Backend, statement: &str) -> String {
@@ -126,6 +63,10 @@ fn type_word(backend: Backend, word: &str) -> String {
 /// Applies every migration not yet applied, under a lock so that several
 /// app processes starting at once migrate once.
 pub async fn run(db: &Db) -> anyhow::Result<Vec<&'static str>> {
+    run_apps(db, crate::app::MIGRATIONS).await
+}
+
+pub async fn run_apps(db: &Db, apps: &[AppMigrations]) -> anyhow::Result<Vec<&'static str>> {
     let mut conn = db.w().acquire().await?;
     let lock = match db.backend {
         Backend::Postgres => Some(("SELECT pg_advisory_lock(7426517)", "SELECT pg_advisory_unlock(7426517)")),
@@ -135,31 +76,34 @@ pub async fn run(db: &Db) -> anyhow::Result<Vec<&'static str>> {
     if let Some((take, _)) = lock {
         sqlx::query(take).execute(&mut *conn).await.context("cannot take the migration lock")?;
     }
-    let result = apply(db, &mut conn).await;
+    let result = apply(db, &mut conn, apps).await;
     if let Some((_, release)) = lock {
         let _ = sqlx::query(release).execute(&mut *conn).await;
     }
     result
 }
 
-async fn apply(db: &Db, conn: &mut sqlx::AnyConnection) -> anyhow::Result<Vec<&'static str>> {
+async fn apply(db: &Db, conn: &mut sqlx::AnyConnection, apps: &[AppMigrations]) -> anyhow::Result<Vec<&'static str>> {
     let create = dialect(
         db.backend,
         "CREATE TABLE IF NOT EXISTS coterie_migrations (
-            version {int} NOT NULL PRIMARY KEY,
+            app {str 32} NOT NULL,
+            version {int} NOT NULL,
             name {str 100} NOT NULL,
-            applied_at {int} NOT NULL
+            applied_at {int} NOT NULL,
+            PRIMARY KEY (app, version)
         ) {table}",
     );
     sqlx::query(&create).execute(&mut *conn).await?;
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM coterie_migrations")
+    let applied: Vec<(String, i64)> = sqlx::query("SELECT app, version FROM coterie_migrations")
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|row| row.get::<i64, _>(0))
+        .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
         .collect();
     let mut done = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    let pending = apps.iter().flat_map(|a| a.migrations.iter().map(move |m| (a.app, m)));
+    for (app, migration) in pending.filter(|(app, m)| !applied.iter().any(|(a, v)| a == app && *v == m.version)) {
         // SQLite and PostgreSQL apply a migration whole or not at all; MySQL
         // commits each DDL statement on its own.
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -168,9 +112,10 @@ async fn apply(db: &Db, conn: &mut sqlx::AnyConnection) -> anyhow::Result<Vec<&'
             sqlx::query(&sql)
                 .execute(&mut *tx)
                 .await
-                .with_context(|| format!("migration {} ({}) failed at: {sql}", migration.version, migration.name))?;
+                .with_context(|| format!("migration {app} {} ({}) failed at: {sql}", migration.version, migration.name))?;
         }
-        sqlx::query(db.sql("INSERT INTO coterie_migrations (version, name, applied_at) VALUES (?, ?, ?)"))
+        sqlx::query(db.sql("INSERT INTO coterie_migrations (app, version, name, applied_at) VALUES (?, ?, ?, ?)"))
+            .bind(app)
             .bind(migration.version)
             .bind(migration.name)
             .bind(super::now())
@@ -196,7 +141,7 @@ mod tests {
 
     #[test]
     fn every_migration_statement_has_known_words() {
-        for m in MIGRATIONS {
+        for m in crate::app::MIGRATIONS.iter().flat_map(|a| a.migrations) {
             for s in m.statements {
                 for b in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
                     assert!(!dialect(b, s).contains('{'));
