@@ -79,6 +79,8 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        // Errors the app logs show in a failing test's output.
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -196,6 +198,16 @@ impl TestApp {
         )
         .await
         .unwrap()
+    }
+
+    /// A client logged in as `user_id` without going through the form (for
+    /// tests that need many members at once).
+    pub async fn client_for(&self, user_id: i64) -> reqwest::Client {
+        let cookie = coterie::web::session::start(&self.state, user_id, "127.0.0.1", "test").await.unwrap();
+        let pair = cookie.to_str().unwrap().split(';').next().unwrap().to_string();
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(&pair, &self.base.parse().unwrap());
+        reqwest::Client::builder().cookie_provider(jar).redirect(redirect::Policy::none()).build().unwrap()
     }
 
     /// Logs `client` in through the form.
