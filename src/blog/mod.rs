@@ -2,7 +2,7 @@
 //! scheduled (visible from their time on, with no job to run: a scheduled
 //! post is simply one whose publication time is in the future).
 
-mod store;
+pub mod store;
 mod views;
 
 use axum::routing::{get, post};

@@ -2,7 +2,7 @@
 //! when saved, nested replies, sorting, pagination by top-level comment,
 //! edit window, deletion that keeps the thread's shape, moderation.
 
-mod store;
+pub mod store;
 mod views;
 
 use axum::routing::{get, post};

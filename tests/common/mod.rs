@@ -238,6 +238,12 @@ impl TestApp {
         link.trim_start_matches(&self.base).to_string()
     }
 
+    /// The sum of the first column over all rows (SUM() is not an integer on every backend).
+    pub async fn sum(&self, sql: &'static str) -> i64 {
+        let rows = self.state.db.query(sql).fetch_all(self.state.db.w()).await.unwrap();
+        rows.iter().map(|r| r.get::<i64, _>(0)).sum()
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         self.state.db.query(sql).fetch_one(self.state.db.w()).await.unwrap().get::<i64, _>(0)
     }
