@@ -160,10 +160,11 @@ pub fn router(state: AppState) -> Router {
         .merge(votes::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
+        // A panic becomes a 500 that error_pages then dresses as the theme's page.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(from_fn_with_state(state.clone(), web::error_pages))
         .layer(from_fn_with_state(state.clone(), web::session::load))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))

@@ -55,7 +55,11 @@ fn view(state: &AppState, post: &Post, author: &User) -> PostView {
 pub async fn views(state: &AppState, posts: &[Post]) -> AppResult<Vec<PostView>> {
     let ids: Vec<i64> = posts.iter().map(|p| p.user_id).collect();
     let authors = members::by_ids(&state.db, &ids).await?;
-    Ok(posts.iter().filter_map(|p| authors.get(&p.user_id).map(|a| view(state, p, a))).collect())
+    // A deactivated member's posts are hidden with them.
+    Ok(posts
+        .iter()
+        .filter_map(|p| authors.get(&p.user_id).filter(|a| a.is_active).map(|a| view(state, p, a)))
+        .collect())
 }
 
 pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<ListQuery>) -> AppResult<Response> {
