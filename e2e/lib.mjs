@@ -447,6 +447,7 @@ export class PageChecks {
     this.testName = testName;
     this.problems = [];
     this.violationCount = 0;
+    this.dialogAnswers = new WeakMap();
   }
 
   /** Record a problem once; the same problem again is counted, with where it was. */
@@ -468,10 +469,28 @@ export class PageChecks {
       }
     });
     page.on('dialog', (d) => {
+      const answer = this.dialogAnswers.get(page)?.shift();
+      if (answer) { answer(d); return; }
       this.problem(`a ${d.type()} dialog opened on ${new URL(page.url()).pathname}: ${d.message()}`);
       d.dismiss().catch(() => {});
     });
     return page;
+  }
+
+  /**
+   * Expect a dialog on `page` (say the confirm() of a form with data-confirm)
+   * and answer it: accept, or dismiss with `{ accept: false }`. An expected
+   * dialog is not a problem. Resolves to { type, message } once answered; call
+   * it before the click that opens the dialog.
+   */
+  answerNextDialog(page, { accept = true } = {}) {
+    return new Promise((resolve, reject) => {
+      if (!this.dialogAnswers.has(page)) this.dialogAnswers.set(page, []);
+      this.dialogAnswers.get(page).push((d) => {
+        const seen = { type: d.type(), message: d.message() };
+        (accept ? d.accept() : d.dismiss()).then(() => resolve(seen), reject);
+      });
+    });
   }
 
   /** Screenshots at both widths, a phone overflow check, and axe. */

@@ -159,3 +159,48 @@ async fn staff_feature_posts(b: Backend) {
     let home = app.get_with(&common::client(), "/").await;
     assert!(home.text.contains("/blog/ava/worth-reading"), "featured posts lead the home page");
 }
+
+mod listings {
+    use super::common::{Backend, TestApp};
+    use super::PW;
+    use reqwest::StatusCode;
+
+    /// New, hot and top (day, week, all time) orders, from the counters.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn posts_by_new_hot_and_top() {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let ava = app.member("ava", PW, "member").await;
+        let writer = app.client_for(ava).await;
+        for title in ["Old favourite", "Fresh but quiet", "Last month"] {
+            app.post_with(&writer, "/blog/new", "/blog/new", &[("title", title), ("body", "x"), ("action", "publish")]).await;
+        }
+        let day = 86_400;
+        let db = &app.state.db;
+        let now = coterie::db::now();
+        // "Old favourite": three days old with many votes; "Last month": older, most votes.
+        for (slug, age, score) in [("old-favourite", 3 * day, 40), ("fresh-but-quiet", 60, 1), ("last-month", 30 * day, 90)] {
+            db.query("UPDATE blog_posts SET published_at = ?, score = ?, hot = ? WHERE slug = ?")
+                .bind(now - age)
+                .bind(score)
+                .bind(coterie::content::hot(score, now - age))
+                .bind(slug)
+                .execute(db.w())
+                .await
+                .unwrap();
+        }
+        let order = |text: &str| {
+            let mut found: Vec<(usize, &str)> =
+                ["old-favourite", "fresh-but-quiet", "last-month"].iter().filter_map(|s| text.find(&format!("/blog/ava/{s}")).map(|i| (i, *s))).collect();
+            found.sort();
+            found.into_iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(order(&app.get("/blog").await.text), ["fresh-but-quiet", "old-favourite", "last-month"]);
+        assert_eq!(order(&app.get("/blog?sort=top").await.text), ["last-month", "old-favourite", "fresh-but-quiet"]);
+        assert_eq!(order(&app.get("/blog?sort=top&period=week").await.text), ["old-favourite", "fresh-but-quiet"]);
+        assert_eq!(order(&app.get("/blog?sort=top&period=day").await.text), ["fresh-but-quiet"]);
+        // Age outweighs votes over days: a tenfold score is worth 12.5 hours.
+        assert_eq!(order(&app.get("/blog?sort=hot").await.text), ["fresh-but-quiet", "old-favourite", "last-month"]);
+        assert_eq!(app.get("/blog?sort=loud").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get("/blog?sort=top&period=year").await.status, StatusCode::NOT_FOUND);
+    }
+}

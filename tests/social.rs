@@ -324,6 +324,18 @@ async fn inline_posting_and_voting_answer_json(b: Backend) {
     let json: serde_json::Value = serde_json::from_str(&voted.text().await.unwrap()).unwrap();
     assert_eq!(json["score"], 1);
     assert_eq!(json["mine"], 1);
+    // A refused comment answers its reason as JSON, for the script to show.
+    let refused = app
+        .client
+        .post(app.url(&format!("/comments/blog_post/{post}")))
+        .header("accept", "application/json")
+        .form(&[("csrf_token", token.as_str()), ("body", "  ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let json: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(json["error"], "Write something first.");
 }
 
 async fn deleting_an_account_takes_back_votes_and_comments(b: Backend) {

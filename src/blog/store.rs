@@ -236,30 +236,45 @@ pub async fn by_slug(db: &Db, user_id: i64, slug: &str) -> AppResult<Option<(Pos
     }
 }
 
-/// Visible posts, newest first: site-wide, or one member's.
-pub async fn latest(db: &Db, member: Option<i64>, page: i64) -> AppResult<(Vec<Post>, bool)> {
+/// How a list of posts is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Newest first.
+    New,
+    /// By the hot rank: votes weighed against age.
+    Hot,
+    /// By score, over the last `days` days (0: all time).
+    Top { days: i64 },
+}
+
+/// Visible posts in `order`: site-wide, or one member's. Each order walks
+/// an index (status + published_at, hot or score); "top of the week" reads
+/// only the week's posts.
+pub async fn list(db: &Db, member: Option<i64>, order: Order, page: i64) -> AppResult<(Vec<Post>, bool)> {
     let offset = (page - 1) * PER_PAGE;
-    let rows = match member {
-        None => {
-            db.query("SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?")
-                .bind(now())
-                .bind(PER_PAGE + 1)
-                .bind(offset)
-                .fetch_all(db.r())
-                .await?
-        }
-        Some(user_id) => {
-            db.query(
-                "SELECT * FROM blog_posts WHERE user_id = ? AND status <> 'draft' AND published_at <= ? ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
-            )
-            .bind(user_id)
-            .bind(now())
-            .bind(PER_PAGE + 1)
-            .bind(offset)
-            .fetch_all(db.r())
-            .await?
-        }
+    let now = now();
+    let since = match order {
+        Order::Top { days } if days > 0 => now - days * 86_400,
+        _ => 0,
     };
+    let sql: &'static str = match (member.is_some(), order) {
+        (false, Order::New) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND 0 = ? ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+        (false, Order::Hot) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND 0 = ? ORDER BY hot DESC, id DESC LIMIT ? OFFSET ?",
+        (false, Order::Top { .. }) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND 0 = ? ORDER BY score DESC, id DESC LIMIT ? OFFSET ?",
+        (true, Order::New) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND user_id = ? ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+        (true, Order::Hot) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND user_id = ? ORDER BY hot DESC, id DESC LIMIT ? OFFSET ?",
+        (true, Order::Top { .. }) => "SELECT * FROM blog_posts WHERE status <> 'draft' AND published_at <= ? AND published_at >= ? AND user_id = ? ORDER BY score DESC, id DESC LIMIT ? OFFSET ?",
+    };
+    let rows = db
+        .query(sql)
+        .bind(now)
+        .bind(since)
+        .bind(member.unwrap_or(0))
+        .bind(PER_PAGE + 1)
+        .bind(offset)
+        .fetch_all(db.r())
+        .await?;
     let mut posts = rows.iter().map(Post::from_row).collect::<Result<Vec<_>, _>>()?;
     let more = posts.len() as i64 > PER_PAGE;
     posts.truncate(PER_PAGE as usize);

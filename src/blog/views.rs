@@ -7,7 +7,7 @@ use axum::Form;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::store::{self, Draft, Post, PostView, MAX_BODY, MAX_TITLE};
+use super::store::{self, Draft, Order, Post, PostView, MAX_BODY, MAX_TITLE};
 use crate::accounts::store::{self as members, User};
 use crate::app::AppState;
 use crate::comments;
@@ -21,6 +21,10 @@ use crate::web::{rate_limit, FieldErrors};
 #[serde(default)]
 pub struct ListQuery {
     page: String,
+    /// `new` (default), `hot` or `top`.
+    sort: String,
+    /// For `top`: `day`, `week` or `all` (default).
+    period: String,
     comments: String,
     cpage: String,
 }
@@ -62,20 +66,46 @@ pub async fn views(state: &AppState, posts: &[Post]) -> AppResult<Vec<PostView>>
         .collect())
 }
 
+/// The list order from `?sort=` and `?period=`; unknown values are a 404.
+fn order(q: &ListQuery) -> AppResult<(Order, &'static str, &'static str)> {
+    let period = match q.period.as_str() {
+        "" | "all" => ("all", 0),
+        "week" => ("week", 7),
+        "day" => ("day", 1),
+        _ => return Err(AppError::NotFound),
+    };
+    Ok(match q.sort.as_str() {
+        "" | "new" => (Order::New, "new", "all"),
+        "hot" => (Order::Hot, "hot", "all"),
+        "top" => (Order::Top { days: period.1 }, "top", period.0),
+        _ => return Err(AppError::NotFound),
+    })
+}
+
 pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<ListQuery>) -> AppResult<Response> {
     let number = page_number(&q.page)?;
-    let (posts, has_next) = store::latest(&state.db, None, number).await?;
+    let (order, sort, period) = order(&q)?;
+    let (posts, has_next) = store::list(&state.db, None, order, number).await?;
     if posts.is_empty() && number > 1 {
         return Err(AppError::NotFound);
     }
     let posts = views(&state, &posts).await?;
-    page.render("blog/index.html", context! { posts => posts, page => number, has_next => has_next, has_prev => number > 1, base => "/blog" })
+    // Pages keep the order in their links.
+    let base = match sort {
+        "new" => "/blog".to_string(),
+        "top" => format!("/blog?sort=top&period={period}"),
+        other => format!("/blog?sort={other}"),
+    };
+    page.render(
+        "blog/index.html",
+        context! { posts => posts, page => number, has_next => has_next, has_prev => number > 1, base => base, sort => sort, period => period },
+    )
 }
 
 pub async fn member_blog(State(state): State<AppState>, page: Page, Path(username): Path<String>, Query(q): Query<ListQuery>) -> AppResult<Response> {
     let number = page_number(&q.page)?;
     let author = members::by_username(&state.db, &username).await?.filter(|u| u.is_active).ok_or(AppError::NotFound)?;
-    let (posts, has_next) = store::latest(&state.db, Some(author.id), number).await?;
+    let (posts, has_next) = store::list(&state.db, Some(author.id), Order::New, number).await?;
     if posts.is_empty() && number > 1 {
         return Err(AppError::NotFound);
     }

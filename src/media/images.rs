@@ -6,6 +6,9 @@
 //! `tokio::task::spawn_blocking`. Uploads are hostile: the byte size and the
 //! header's pixel count are checked before any pixel buffer exists, and no
 //! path that depends on the input can panic.
+//!
+//! Photos go through [`super::pipeline`], which shares the checks here and
+//! adds DCT-scaled JPEG decoding, several sizes, and WebP.
 
 use std::cmp::Reverse;
 use std::io::Cursor;
@@ -119,6 +122,15 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
 /// The image keeps its decoded colour type (RGB8 for most JPEGs, RGBA8 or
 /// 16-bit for some PNGs); [`square`] accepts any of them.
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, ImageError> {
+    let (mut image, format) = decode_as_stored(bytes, limits)?;
+    if let Some(orientation) = orientation(bytes, format) {
+        image.apply_orientation(orientation);
+    }
+    Ok(image)
+}
+
+/// The cheap checks, in order: emptiness, byte size, magic bytes.
+pub(crate) fn check_upload(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
@@ -127,7 +139,36 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, ImageE
             max_bytes: limits.max_bytes,
         });
     }
-    let format = sniff(bytes).ok_or(ImageError::NotAnImage)?;
+    sniff(bytes).ok_or(ImageError::NotAnImage)
+}
+
+/// Refuses a header that claims no pixels or more than the budget.
+pub(crate) fn check_dimensions(
+    width: u32,
+    height: u32,
+    limits: &ImageLimits,
+) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::Corrupt);
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// [`decode`] without the EXIF orientation: the pixels as stored, and the
+/// format they came in. The photo pipeline orients its small outputs instead
+/// of the full-size decode, which saves a full-size copy.
+pub(crate) fn decode_as_stored(
+    bytes: &[u8],
+    limits: &ImageLimits,
+) -> Result<(DynamicImage, ImageFormat), ImageError> {
+    let format = check_upload(bytes, limits)?;
 
     // Building the decoder parses headers only. Dimension limits are left off
     // here so that an oversized image is reported by our own check below,
@@ -137,17 +178,12 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, ImageE
     let mut decoder = reader.into_decoder().map_err(|_| ImageError::Corrupt)?;
 
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(ImageError::Corrupt);
-    }
+    check_dimensions(width, height, limits)?;
     let too_many_pixels = ImageError::TooManyPixels {
         width,
         height,
         max_pixels: limits.max_pixels,
     };
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(too_many_pixels);
-    }
 
     // Second guard: the decoder enforces the same budget on its own
     // allocations (a GIF frame larger than its screen, say), with the output
@@ -164,15 +200,17 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, ImageE
         return Err(ImageError::Corrupt);
     }
 
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|_| ImageError::Corrupt)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|_| ImageError::Corrupt)?;
+    Ok((image, format))
+}
 
-    // GIF has no EXIF; for the others a bad block just means "no rotation".
-    if format != ImageFormat::Gif {
-        if let Some(orientation) = exif_orientation(bytes) {
-            image.apply_orientation(orientation);
-        }
+/// The EXIF orientation of an upload, if it has one that means anything.
+/// GIF has no EXIF; for the others a bad block just means "no rotation".
+pub(crate) fn orientation(bytes: &[u8], format: ImageFormat) -> Option<Orientation> {
+    if format == ImageFormat::Gif {
+        return None;
     }
-    Ok(image)
+    exif_orientation(bytes).filter(|&o| o != Orientation::NoTransforms)
 }
 
 /// Centre-crops to a square, flattens any transparency onto white, and
@@ -251,7 +289,7 @@ pub fn avatar_sizes(
 /// Memory budget for building the decoder: enough for the largest allowed
 /// image at the widest pixel type, plus scratch. PNG also applies it to
 /// metadata chunks, which stops compressed-text bombs.
-fn allocation_limits(limits: &ImageLimits) -> image::Limits {
+pub(crate) fn allocation_limits(limits: &ImageLimits) -> image::Limits {
     let mut budget = image::Limits::default();
     budget.max_alloc = Some(
         limits
@@ -276,7 +314,7 @@ fn decoder_limits(limits: &ImageLimits) -> image::Limits {
 /// Segment lengths are followed rather than searching for the EOI bytes, so
 /// an embedded EXIF thumbnail's own EOI cannot make a truncated file look
 /// complete. Data after EOI is allowed (some cameras append their own).
-fn jpeg_reaches_end(bytes: &[u8]) -> bool {
+pub(crate) fn jpeg_reaches_end(bytes: &[u8]) -> bool {
     const SOS: u8 = 0xDA;
     const EOI: u8 = 0xD9;
     // Offset of the first byte at or after `from` that matches.
@@ -387,7 +425,7 @@ fn centre_square_on_white(img: &DynamicImage) -> RgbImage {
 
 /// One channel of "colour over white": c·a + 255·(1 − a), in 8-bit fixed point
 /// with rounding.
-fn over_white(channel: u8, alpha: u8) -> u8 {
+pub(crate) fn over_white(channel: u8, alpha: u8) -> u8 {
     let (c, a) = (u32::from(channel), u32::from(alpha));
     let blended = (c * a + 255 * (255 - a) + 127) / 255;
     // The blend of two values in 0..=255 stays in range.

@@ -61,12 +61,10 @@ pub fn themed_error(state: &AppState, response: Response, session: Option<&sessi
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let page = response.extensions().get::<ErrorPage>().cloned();
-    if is_html && page.is_none() {
+    // A form re-rendered with its errors, or an answer to a script, keeps its body.
+    if page.is_none() && (content_type.starts_with(b"text/html") || content_type.starts_with(b"application/json")) {
         return response;
     }
     let page = page.unwrap_or_else(|| ErrorPage::for_status(status));
