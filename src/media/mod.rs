@@ -3,6 +3,7 @@
 //! changes whenever its content does, so files are served as immutable.
 
 pub mod images;
+pub mod pipeline;
 
 use std::path::{Component, Path, PathBuf};
 

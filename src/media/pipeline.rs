@@ -432,9 +432,9 @@ fn without_opaque_alpha(rgba: RgbaImage) -> DynamicImage {
 
 /// Resizes every size (in stored orientation), largest first, each from the
 /// smallest earlier whole-frame output that is at least [`CASCADE_GAP`]
-/// times its size, or else from the decode. The decode and intermediates are
-/// freed as soon as nothing later needs them. Returns one image per size
-/// (`None` for a size with no formats).
+/// times its size, or else from the decode. The decode is freed as soon as
+/// nothing later needs it; the outputs are kept for encoding. Returns one
+/// image per size (`None` for a size with no formats).
 fn make_sizes(
     decoded: DynamicImage,
     plans: &[Plan],
@@ -466,7 +466,7 @@ fn make_sizes(
         std::cmp::Reverse(u64::from(plans[i].width) * u64::from(plans[i].height))
     });
 
-    // Decide every size's source first, so each buffer can be freed after
+    // Decide every size's source first, so the decode can be freed after
     // its last use. `None` is the decode itself.
     let mut sources: Vec<Option<usize>> = vec![None; plans.len()];
     for (pos, &i) in order.iter().enumerate() {
