@@ -25,18 +25,20 @@ use crate::web::assets::{self, Assets};
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::Page;
 use crate::web::render::Templates;
-use crate::{accounts, profiles, web};
+use crate::{accounts, forums, profiles, web};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
 /// Every app's migrations, in the order they apply.
-pub const MIGRATIONS: &[migrations::AppMigrations] =
-    &[migrations::AppMigrations { app: "accounts", migrations: accounts::migrations::MIGRATIONS }];
+pub const MIGRATIONS: &[migrations::AppMigrations] = &[
+    migrations::AppMigrations { app: "accounts", migrations: accounts::migrations::MIGRATIONS },
+    migrations::AppMigrations { app: "forums", migrations: forums::migrations::MIGRATIONS },
+];
 
 /// The site's main sections, in navigation order: (path, label).
-pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members")];
+pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/forums", "Forums")];
 
 pub struct Shared {
     pub config: Config,
@@ -144,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{*key}", get(media))
         .merge(accounts::router())
         .merge(profiles::router())
+        .merge(forums::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
         .layer(from_fn_with_state(state.clone(), web::error_pages))

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod forums;
 pub mod mail;
 pub mod markdown;
 pub mod media;
