@@ -9,10 +9,11 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::store::{self, Visibility};
+use super::write;
 use super::{slugify, FieldErrors, RESERVED_SLUGS};
 use crate::accounts::store::{audit, User};
 use crate::app::AppState;
-use crate::db::{is_unique_violation, now};
+use crate::db::is_unique_violation;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::Member;
@@ -80,6 +81,12 @@ struct Clean {
     slug: String,
     description: String,
     position: i64,
+}
+
+impl Clean {
+    fn named(&self) -> write::Named<'_> {
+        write::Named { name: &self.name, slug: &self.slug, description: &self.description, position: self.position }
+    }
 }
 
 impl Common {
@@ -158,34 +165,7 @@ pub async fn save_category(State(state): State<AppState>, Member(me): Member, pa
     if !errors.is_empty() {
         return render(&state, page, StatusCode::UNPROCESSABLE_ENTITY, &form.key("category"), form.values(), errors).await;
     }
-    let db = &state.db;
-    let outcome = match c.id {
-        None => db
-            .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(c.name.clone())
-            .bind(c.slug)
-            .bind(c.description)
-            .bind(c.position)
-            .bind(now())
-            .run(db.w())
-            .await
-            .map(Some),
-        Some(id) => db
-            .query("UPDATE forum_categories SET name = ?, slug = ?, description = ?, position = ? WHERE id = ?")
-            .bind(c.name.clone())
-            .bind(c.slug)
-            .bind(c.description)
-            .bind(c.position)
-            .bind(id)
-            .execute(db.w())
-            .await
-            .map(|_| Some(id)),
-    };
-    // An update of a missing row changes nothing: check it existed.
-    let outcome = match outcome {
-        Ok(Some(id)) if store::category_by_id(db, id).await?.is_none() => Ok(None),
-        other => other,
-    };
+    let outcome = write::save_category(&state.db, c.id, &c.named()).await;
     finish(&state, page, &me.user, (form.key("category"), form.values()), outcome, "category", &c.name).await
 }
 
@@ -218,39 +198,6 @@ pub async fn save_forum(State(state): State<AppState>, Member(me): Member, page:
     let (Some(category), Some(visibility), true) = (category, visibility, errors.is_empty()) else {
         return render(&state, page, StatusCode::UNPROCESSABLE_ENTITY, &key, values, errors).await;
     };
-    let db = &state.db;
-    let outcome = match c.id {
-        None => db
-            .insert(
-                "INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(category.id)
-            .bind(c.name.clone())
-            .bind(c.slug)
-            .bind(c.description)
-            .bind(c.position)
-            .bind(visibility.as_str())
-            .bind(now())
-            .run(db.w())
-            .await
-            .map(Some),
-        Some(id) => db
-            .query("UPDATE forums SET category_id = ?, name = ?, slug = ?, description = ?, position = ?, visibility = ? WHERE id = ?")
-            .bind(category.id)
-            .bind(c.name.clone())
-            .bind(c.slug)
-            .bind(c.description)
-            .bind(c.position)
-            .bind(visibility.as_str())
-            .bind(id)
-            .execute(db.w())
-            .await
-            .map(|_| Some(id)),
-    };
-    let outcome = match outcome {
-        Ok(Some(id)) if store::forum_by_id(db, id).await?.is_none() => Ok(None),
-        other => other,
-    };
+    let outcome = write::save_forum(&state.db, c.id, category.id, visibility, &c.named()).await;
     finish(&state, page, &me.user, (key, values), outcome, "forum", &c.name).await
 }

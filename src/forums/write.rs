@@ -5,7 +5,7 @@
 
 use sqlx::{AnyConnection, Row as _};
 
-use super::store::{Forum, Topic};
+use super::store::{Forum, Topic, Visibility};
 use crate::db::{Backend, Db, Q};
 
 /// Why a write was refused after all; nothing was changed.
@@ -417,4 +417,76 @@ async fn refresh_latest(db: &Db, conn: &mut AnyConnection, forum_id: i64) -> Res
 pub async fn count_view(db: &Db, topic_id: i64) -> Result<(), sqlx::Error> {
     db.query("UPDATE forum_topics SET view_count = view_count + 1 WHERE id = ?").bind(topic_id).execute(db.w()).await?;
     Ok(())
+}
+
+/// What categories and forums have in common.
+pub struct Named<'a> {
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub description: &'a str,
+    pub position: i64,
+}
+
+/// Creates a category (`id` None) or changes one. Returns its id, or None
+/// when there is no category `id`. A taken slug is a unique violation.
+pub async fn save_category(db: &Db, id: Option<i64>, n: &Named<'_>) -> Result<Option<i64>, sqlx::Error> {
+    let Some(id) = id else {
+        return db
+            .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(n.name.to_string())
+            .bind(n.slug.to_string())
+            .bind(n.description.to_string())
+            .bind(n.position)
+            .bind(crate::db::now())
+            .run(db.w())
+            .await
+            .map(Some);
+    };
+    db.query("UPDATE forum_categories SET name = ?, slug = ?, description = ?, position = ? WHERE id = ?")
+        .bind(n.name.to_string())
+        .bind(n.slug.to_string())
+        .bind(n.description.to_string())
+        .bind(n.position)
+        .bind(id)
+        .execute(db.w())
+        .await?;
+    exists(db, "SELECT id FROM forum_categories WHERE id = ?", id).await
+}
+
+/// Creates a forum (`id` None) or changes one; as [`save_category`].
+pub async fn save_forum(db: &Db, id: Option<i64>, category: i64, visibility: Visibility, n: &Named<'_>) -> Result<Option<i64>, sqlx::Error> {
+    let Some(id) = id else {
+        return db
+            .insert(
+                "INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(category)
+            .bind(n.name.to_string())
+            .bind(n.slug.to_string())
+            .bind(n.description.to_string())
+            .bind(n.position)
+            .bind(visibility.as_str())
+            .bind(crate::db::now())
+            .run(db.w())
+            .await
+            .map(Some);
+    };
+    db.query("UPDATE forums SET category_id = ?, name = ?, slug = ?, description = ?, position = ?, visibility = ? WHERE id = ?")
+        .bind(category)
+        .bind(n.name.to_string())
+        .bind(n.slug.to_string())
+        .bind(n.description.to_string())
+        .bind(n.position)
+        .bind(visibility.as_str())
+        .bind(id)
+        .execute(db.w())
+        .await?;
+    exists(db, "SELECT id FROM forums WHERE id = ?", id).await
+}
+
+/// `id` if the row is there. (MySQL counts only changed rows as affected,
+/// so an UPDATE's count cannot say whether the row exists.)
+async fn exists(db: &Db, sql: &'static str, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    Ok(db.query(sql).bind(id).fetch_optional(db.w()).await?.map(|_| id))
 }
