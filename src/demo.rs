@@ -97,8 +97,11 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo forums: (category, [(slug, name, visibility, description)]).
-const FORUMS: &[(&str, &[(&str, &str, Visibility, &str)])] = &[
+/// A demo forum: (slug, name, visibility, description).
+type DemoForum = (&'static str, &'static str, Visibility, &'static str);
+
+/// The demo forums, by category.
+const FORUMS: &[(&str, &[DemoForum])] = &[
     ("Community", &[
         ("announcements", "Announcements", Visibility::ReadOnly, "News from the team: launches, events and changes to the community."),
         ("introductions", "Welcome & introductions", Visibility::Public, "New here? Say hello and tell us what you love to wear."),

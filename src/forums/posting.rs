@@ -56,6 +56,14 @@ async fn postable_forum(state: &AppState, slug: &str, user: &User) -> AppResult<
     }
 }
 
+/// A post by `user` now, if their rate limit allows it, following the
+/// topic if their setting says so.
+async fn new_post<'a>(state: &AppState, user: &User, body: &'a str) -> AppResult<NewPost<'a>> {
+    rate_limit(state, "forum-post", &user.id.to_string(), POSTS_PER_WINDOW).await?;
+    let subscribe = store::forum_member(&state.db, user.id).await?.auto_subscribe;
+    Ok(NewPost { author: user.id, body, at: now(), subscribe })
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct TopicForm {
@@ -94,9 +102,7 @@ pub async fn new_topic(
     if !errors.is_empty() {
         return render_new_topic(page, &forum, StatusCode::UNPROCESSABLE_ENTITY, &form, errors);
     }
-    rate_limit(&state, "forum-post", &me.user.id.to_string(), POSTS_PER_WINDOW).await?;
-    let subscribe = store::forum_member(&state.db, me.user.id).await?.auto_subscribe;
-    let post = NewPost { author: me.user.id, body: &form.body, at: now(), subscribe };
+    let post = new_post(&state, &me.user, &form.body).await?;
     let (topic_id, _) = write::create_topic(&state.db, &forum, &form.title, post).await?;
     let topic = store::topic_by_id(&state.db, topic_id).await?.ok_or(AppError::NotFound)?;
     Ok(Redirect::to(&topic.path()).into_response())
@@ -130,9 +136,7 @@ pub async fn reply(
         let draft = Draft { body: form.body, errors };
         return render_topic(&state, page, &topic, &forum, last, draft, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    rate_limit(&state, "forum-post", &me.user.id.to_string(), POSTS_PER_WINDOW).await?;
-    let subscribe = store::forum_member(&state.db, me.user.id).await?.auto_subscribe;
-    let post = NewPost { author: me.user.id, body: &form.body, at: now(), subscribe };
+    let post = new_post(&state, &me.user, &form.body).await?;
     let (post_id, number) = match write::reply(&state.db, topic.id, post, moderator).await? {
         Ok(done) => done,
         Err(Refused::Locked) => return Err(AppError::forbidden(LOCKED)),
