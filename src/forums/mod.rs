@@ -74,6 +74,13 @@ pub fn can_post(forum: &Forum, user: &User) -> bool {
     forum.visibility == Visibility::Public || user.is_moderator()
 }
 
+/// A title on one line: runs of whitespace and control characters become
+/// one space, so a title never breaks a layout or an email header.
+pub fn clean_title(title: &str) -> String {
+    let spaced: String = title.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A URL-friendly form of a title: lower-case ASCII letters and digits
 /// joined by hyphens, at most `max` bytes; "topic" when nothing is left.
 pub fn slugify(title: &str, max: usize) -> String {
@@ -162,6 +169,11 @@ mod tests {
         assert_eq!(slugify("¿¡!", 80), "topic");
         assert!(slugify(&"long words ".repeat(40), 80).len() <= 80);
         assert!(!slugify(&"ab ".repeat(40), 11).ends_with('-'));
+    }
+
+    #[test]
+    fn titles_stay_on_one_line() {
+        assert_eq!(clean_title("  Hello\r\nBcc: x@example.com\t\u{7} there  "), "Hello Bcc: x@example.com there");
     }
 
     #[test]

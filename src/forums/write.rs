@@ -44,7 +44,7 @@ pub async fn create_topic(db: &Db, forum: &Forum, title: &str, post: NewPost<'_>
         )
         .bind(forum.id)
         .bind(post.author)
-        .bind(title.trim().to_string())
+        .bind(super::clean_title(title))
         .bind(super::slugify(title, 80))
         .bind(post.at)
         .bind(post.at)
@@ -252,7 +252,7 @@ pub async fn edit_post(db: &Db, post_id: i64, body: &str, title: Option<&str>, e
     }
     if let Some(title) = title {
         db.query("UPDATE forum_topics SET title = ?, slug = ? WHERE id = (SELECT topic_id FROM forum_posts WHERE id = ?)")
-            .bind(title.trim().to_string())
+            .bind(super::clean_title(title))
             .bind(super::slugify(title, 80))
             .bind(post_id)
             .execute(&mut *tx)
