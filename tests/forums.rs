@@ -35,6 +35,7 @@ backend_tests!(
     concurrent_replies_get_distinct_numbers_and_exact_counters,
     views_are_counted_and_member_pages_are_private,
     deleted_account_leaves_its_posts,
+    moderators_split_replies_into_a_new_topic,
 );
 
 /// A site with members ava and ben, moderator nina, staff sam, and three
@@ -746,4 +747,52 @@ async fn deleted_account_leaves_its_posts(b: Backend) {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("Former member") && page.text.contains("The opening post."));
     assert!(app.get("/forums").await.text.contains("Former member"));
+}
+
+async fn moderators_split_replies_into_a_new_topic(b: Backend) {
+    let app = site(b).await;
+    let (ava, nina) = (as_member(&app, "ava").await, as_member(&app, "nina").await);
+    let (general, news) = (forum_id(&app, "general").await, forum_id(&app, "news").await);
+    let id = topic(&app, &ava, "general", "Wandering thread").await;
+    add_replies(&app, id, user_id(&app, "ben").await, 5).await;
+    let rows = app.state.db.query("SELECT id FROM forum_posts WHERE topic_id = ? ORDER BY number").bind(id).fetch_all(app.state.db.w()).await.unwrap();
+    let ids: Vec<String> = rows.iter().map(|r| r.get::<i64, _>(0).to_string()).collect();
+    let split = format!("/forums/t/{id}/split");
+    let to = news.to_string();
+    // Bad input: nothing selected, the opening post, a missing forum, no title, not a number.
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("title", "Off topic"), ("forum", &to)], "Choose between 1 and 100"),
+        (&[("posts", &ids[0]), ("title", "Off topic"), ("forum", &to)], "Only replies"),
+        (&[("posts", &ids[2]), ("title", "Off topic"), ("forum", "999999")], "does not exist"),
+        (&[("posts", &ids[2]), ("title", ""), ("forum", &to)], "needs a title"),
+        (&[("posts", "x"), ("title", "Off topic"), ("forum", &to)], "Choose the posts"),
+    ];
+    for (fields, message) in cases {
+        let page = app.post_with(&nina, FORM_PAGE, &split, fields).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{message}");
+        assert!(page.text.contains(message), "{message}: {}", page.text);
+    }
+    let refused = app.post_with(&ava, FORM_PAGE, &split, &[("posts", &ids[2]), ("title", "Mine now"), ("forum", &to)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM forum_topics").await, 1, "nothing was split");
+
+    // Posts #3 and #5 go to a new topic in news, in order, numbered 1 and 2.
+    let fields = [("posts", ids[4].as_str()), ("posts", &ids[2]), ("title", "A tangent"), ("forum", &to)];
+    let done = app.post_with(&nina, FORM_PAGE, &split, &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let new_topic = num(&app, "SELECT id FROM forum_topics WHERE forum_id = ?", news).await;
+    assert_eq!(done.location(), format!("/forums/t/{new_topic}"));
+    let page = app.get(&format!("/forums/t/{new_topic}")).await;
+    assert!(page.text.find("Reply number 1.").unwrap() < page.text.find("Reply number 3.").unwrap());
+    assert!(page.text.contains(">#1<") && page.text.contains(">#2<") && !page.text.contains(">#3<"));
+    assert_eq!(num(&app, "SELECT post_count FROM forum_topics WHERE id = ?", new_topic).await, 2);
+    assert_eq!(num(&app, "SELECT post_count FROM forum_topics WHERE id = ?", id).await, 4);
+    assert_eq!(num(&app, "SELECT last_number FROM forum_topics WHERE id = ?", id).await, 6, "#6 stays in the old topic");
+    assert!(!app.get(&format!("/forums/t/{id}")).await.text.contains("Reply number 3."));
+    assert_counters_exact(&app, general).await;
+    assert_counters_exact(&app, news).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'forum.topic.split'").await, 1);
+    // A reply to the old topic takes the number after its last.
+    reply(&app, &ava, id, "Back on topic").await;
+    assert_eq!(num(&app, "SELECT last_number FROM forum_topics WHERE id = ?", id).await, 7);
 }

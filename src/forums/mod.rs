@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/forums/t/{topic}/reply", post(posting::reply))
         .route("/forums/t/{topic}/subscribe", post(subscriptions::toggle))
         .route("/forums/t/{topic}/moderate", post(moderation::moderate))
+        .route("/forums/t/{topic}/split", post(moderation::split))
         .route("/forums/p/{post}", get(views::permalink))
         .route("/forums/p/{post}/edit", get(posting::edit_page).post(posting::edit))
         .route("/forums/p/{post}/delete", post(posting::delete))

@@ -1,6 +1,7 @@
 //! Moderators' actions on topics (sticky, lock, move, delete), each
 //! recorded in the audit log, and the log page that shows them.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Form;
@@ -65,6 +66,46 @@ pub async fn moderate(State(state): State<AppState>, Member(me): Member, Path(pa
     let action = format!("forum.topic.{}", form.action);
     audit(&state.db, me.user.id, &action, "forum_topic", topic.id, &detail).await?;
     Ok(redirect_with_flash(&state, &topic.path(), "success", &message))
+}
+
+/// Moves the chosen replies (repeated field `posts`) into a new topic
+/// (`title`) in a forum (`forum`). The checkboxes sit on the posts, outside
+/// the form, so the body is read as a list of pairs.
+pub async fn split(State(state): State<AppState>, Member(me): Member, Path(param): Path<String>, body: Bytes) -> AppResult<Response> {
+    if !me.user.is_moderator() {
+        return Err(AppError::forbidden("Only moderators and staff can do that."));
+    }
+    let (topic, _) = visible_topic(&state, parse_topic_param(&param)?.0, Some(&me.user)).await?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::BadRequest("We could not read that form.".into()))?;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let mut posts = Vec::new();
+    for (_, id) in fields.iter().filter(|(k, _)| k == "posts") {
+        posts.push(id.parse::<i64>().map_err(|_| AppError::BadRequest("Choose the posts to split off.".into()))?);
+    }
+    if posts.is_empty() || posts.len() > 100 {
+        return Err(AppError::BadRequest("Choose between 1 and 100 replies to split off.".into()));
+    }
+    let title = field("title");
+    let mut errors = super::FieldErrors::new();
+    super::posting::check_title(title, &mut errors);
+    if let Some(message) = errors.remove("title") {
+        return Err(AppError::BadRequest(format!("The new topic needs a title: {message}")));
+    }
+    let target = match field("forum").trim().parse::<i64>() {
+        Ok(id) => super::store::forum_by_id(&state.db, id).await?,
+        Err(_) => None,
+    };
+    let target = target.ok_or_else(|| AppError::BadRequest("That forum does not exist: nothing was split.".into()))?;
+    let new_topic = match write::split_topic(&state.db, topic.id, &posts, target.id, title).await? {
+        Ok(id) => id,
+        Err(Refused::NotReplies) => {
+            return Err(AppError::BadRequest("Only replies of this topic can be split off (not its opening post, not deleted posts).".into()))
+        }
+        Err(_) => return Err(AppError::NotFound),
+    };
+    let detail = format!("{} posts from {} to {}", posts.len(), topic.title, super::clean_title(title));
+    audit(&state.db, me.user.id, "forum.topic.split", "forum_topic", new_topic, &detail).await?;
+    Ok(redirect_with_flash(&state, &format!("/forums/t/{new_topic}"), "success", "The posts are split into this new topic."))
 }
 
 /// The latest forum moderation actions, for the team.

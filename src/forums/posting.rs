@@ -30,7 +30,7 @@ fn check_body(body: &str, errors: &mut FieldErrors) {
     }
 }
 
-fn check_title(title: &str, errors: &mut FieldErrors) {
+pub(super) fn check_title(title: &str, errors: &mut FieldErrors) {
     let length = super::clean_title(title).chars().count();
     if length < MIN_TITLE {
         errors.insert("title", format!("Give the topic a title of at least {MIN_TITLE} characters."));

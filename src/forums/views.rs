@@ -287,7 +287,7 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
 
 fn forum_context(forum: &Forum) -> minijinja::Value {
     context! {
-        name => forum.name.clone(), slug => forum.slug.clone(), description => forum.description.clone(),
+        id => forum.id, name => forum.name.clone(), slug => forum.slug.clone(), description => forum.description.clone(),
         visibility => forum.visibility.as_str(), url => format!("/forums/{}", forum.slug),
         topic_count => forum.topic_count, post_count => forum.post_count,
     }
@@ -404,8 +404,9 @@ pub async fn render_topic(state: &AppState, page: Page, topic: &Topic, forum: &F
     let pages = page_of(topic.last_number);
     let pager = Pager::numbered(number, pages, |n| topic_page_path(topic, n, None));
     let moderator = viewer.as_ref().is_some_and(User::is_moderator);
-    let move_targets: Vec<_> = if moderator {
-        store::forums(&state.db).await?.into_iter().filter(|f| f.id != forum.id).map(|f| context! { id => f.id, name => f.name }).collect()
+    // Moderators move topics and split posts into any forum.
+    let all_forums: Vec<_> = if moderator {
+        store::forums(&state.db).await?.into_iter().map(|f| context! { id => f.id, name => f.name }).collect()
     } else {
         Vec::new()
     };
@@ -428,7 +429,7 @@ pub async fn render_topic(state: &AppState, page: Page, topic: &Topic, forum: &F
                 unread_url => format!("/forums/t/{}/unread", topic.id),
             },
             posts => cards, pager => pager, page_number => number, pages => pages,
-            may_reply => may_reply, subscribed => subscribed, moderator => moderator, move_targets => move_targets,
+            may_reply => may_reply, subscribed => subscribed, moderator => moderator, all_forums => all_forums,
             form => context! { body => draft.body }, errors => draft.errors,
             max_body => super::MAX_BODY,
         },

@@ -17,6 +17,8 @@ pub enum Refused {
     Gone,
     /// Moving a topic to the forum it is in.
     SameForum,
+    /// Splitting posts that are not live replies of the topic.
+    NotReplies,
 }
 
 /// The same statement in the two upsert dialects: `ON CONFLICT` (SQLite,
@@ -281,27 +283,7 @@ pub async fn delete_post(db: &Db, post_id: i64, topic: &Topic) -> Result<Result<
         return Ok(Err(Refused::Gone));
     }
     let forum_id: i64 = db.query("SELECT forum_id FROM forum_topics WHERE id = ?").bind(topic.id).fetch_one(&mut *tx).await?.try_get(0)?;
-    let latest = db
-        .query("SELECT id, created_at, author_id FROM forum_posts WHERE topic_id = ? AND deleted = 0 ORDER BY number DESC LIMIT 1")
-        .bind(topic.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let topic_gone = match latest {
-        Some(row) => {
-            db.query("UPDATE forum_topics SET last_post_id = ?, last_post_at = ?, last_poster_id = ? WHERE id = ?")
-                .bind(row.try_get::<i64, _>(0)?)
-                .bind(row.try_get::<i64, _>(1)?)
-                .bind(row.try_get::<Option<i64>, _>(2)?)
-                .bind(topic.id)
-                .execute(&mut *tx)
-                .await?;
-            false
-        }
-        None => {
-            db.query("UPDATE forum_topics SET deleted = 1 WHERE id = ?").bind(topic.id).execute(&mut *tx).await?;
-            true
-        }
-    };
+    let topic_gone = refresh_topic(db, &mut tx, topic.id).await?;
     db.query("UPDATE forums SET post_count = post_count - 1, topic_count = topic_count - ? WHERE id = ?")
         .bind(topic_gone as i64)
         .bind(forum_id)
@@ -371,6 +353,83 @@ pub async fn move_topic(db: &Db, topic_id: i64, to: i64) -> Result<Result<i64, R
     Ok(Ok(from))
 }
 
+/// Moves replies (live posts after the first) of a topic into a new topic
+/// in forum `to`, numbered from 1 in their order. Both topics' and both
+/// forums' counters and latest posts follow. Returns the new topic's id.
+pub async fn split_topic(db: &Db, topic_id: i64, post_ids: &[i64], to: i64, title: &str) -> Result<Result<i64, Refused>, sqlx::Error> {
+    let mut tx = db.w().begin().await?;
+    // Lock the topic first, as every writer does.
+    db.query("UPDATE forum_topics SET forum_id = forum_id WHERE id = ?").bind(topic_id).execute(&mut *tx).await?;
+    let Some(from) = db.query("SELECT forum_id FROM forum_topics WHERE id = ? AND deleted = 0").bind(topic_id).fetch_optional(&mut *tx).await? else {
+        return Ok(Err(Refused::Gone));
+    };
+    let from: i64 = from.try_get(0)?;
+    // (number, id, author, created_at) of each chosen post, in thread order.
+    let mut posts = Vec::with_capacity(post_ids.len());
+    for id in post_ids {
+        let row = db
+            .query("SELECT number, id, author_id, created_at FROM forum_posts WHERE id = ? AND topic_id = ? AND deleted = 0 AND number > 1")
+            .bind(*id)
+            .bind(topic_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(Err(Refused::NotReplies)) };
+        posts.push((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<Option<i64>, _>(2)?, row.try_get::<i64, _>(3)?));
+    }
+    posts.sort();
+    posts.dedup();
+    let (Some(first), Some(last)) = (posts.first().copied(), posts.last().copied()) else { return Ok(Err(Refused::NotReplies)) };
+    let moved = posts.len() as i64;
+    let new_topic = db
+        .insert(
+            "INSERT INTO forum_topics (forum_id, author_id, title, slug, post_count, reply_count, last_number, \
+             created_at, last_post_at, last_poster_id, first_post_id, last_post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(to)
+        .bind(first.2)
+        .bind(super::clean_title(title))
+        .bind(super::slugify(title, 80))
+        .bind(moved)
+        .bind(moved - 1)
+        .bind(moved)
+        .bind(first.3)
+        .bind(last.3)
+        .bind(last.2)
+        .bind(first.1)
+        .bind(last.1)
+        .run(&mut *tx)
+        .await?;
+    for (number, (_, id, _, _)) in (1i64..).zip(&posts) {
+        db.query("UPDATE forum_posts SET topic_id = ?, number = ? WHERE id = ?").bind(new_topic).bind(number).bind(*id).execute(&mut *tx).await?;
+    }
+    // The old topic keeps its numbers; its length ends at its last post left.
+    db.query(
+        "UPDATE forum_topics SET post_count = post_count - ?, reply_count = CASE WHEN reply_count > ? THEN reply_count - ? ELSE 0 END, \
+         last_number = (SELECT MAX(number) FROM forum_posts WHERE topic_id = ?) WHERE id = ?",
+    )
+    .bind(moved)
+    .bind(moved)
+    .bind(moved)
+    .bind(topic_id)
+    .bind(topic_id)
+    .execute(&mut *tx)
+    .await?;
+    let old_gone = refresh_topic(db, &mut tx, topic_id).await?;
+    let mut pair = [(from, -(old_gone as i64), -moved), (to, 1, moved)];
+    pair.sort();
+    for (forum_id, topics, posts) in pair {
+        db.query("UPDATE forums SET topic_count = topic_count + ?, post_count = post_count + ? WHERE id = ?")
+            .bind(topics)
+            .bind(posts)
+            .bind(forum_id)
+            .execute(&mut *tx)
+            .await?;
+        refresh_latest(db, &mut tx, forum_id).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(new_topic))
+}
+
 /// Sets a topic's sticky or locked flag.
 pub async fn set_flag(db: &Db, topic_id: i64, flag: Flag, on: bool) -> Result<(), sqlx::Error> {
     let sql = match flag {
@@ -385,6 +444,28 @@ pub async fn set_flag(db: &Db, topic_id: i64, flag: Flag, on: bool) -> Result<()
 pub enum Flag {
     Sticky,
     Locked,
+}
+
+/// Sets a topic's latest post from its newest live post after posts left
+/// it; a topic left with none is deleted. Returns whether it was.
+async fn refresh_topic(db: &Db, conn: &mut AnyConnection, topic_id: i64) -> Result<bool, sqlx::Error> {
+    let latest = db
+        .query("SELECT id, created_at, author_id FROM forum_posts WHERE topic_id = ? AND deleted = 0 ORDER BY number DESC LIMIT 1")
+        .bind(topic_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = latest else {
+        db.query("UPDATE forum_topics SET deleted = 1 WHERE id = ?").bind(topic_id).execute(conn).await?;
+        return Ok(true);
+    };
+    db.query("UPDATE forum_topics SET last_post_id = ?, last_post_at = ?, last_poster_id = ? WHERE id = ?")
+        .bind(row.try_get::<i64, _>(0)?)
+        .bind(row.try_get::<i64, _>(1)?)
+        .bind(row.try_get::<Option<i64>, _>(2)?)
+        .bind(topic_id)
+        .execute(conn)
+        .await?;
+    Ok(false)
 }
 
 /// Sets a forum's latest post from its most recently active topic (after
