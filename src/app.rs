@@ -25,7 +25,8 @@ use crate::web::assets::{self, Assets};
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::Page;
 use crate::web::render::Templates;
-use crate::{accounts, forums, profiles, web};
+use crate::content::Kind;
+use crate::{accounts, blog, comments, forums, profiles, votes, web};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -34,11 +35,20 @@ mod embedded {
 /// Every app's migrations, in the order they apply.
 pub const MIGRATIONS: &[migrations::AppMigrations] = &[
     migrations::AppMigrations { app: "accounts", migrations: accounts::migrations::MIGRATIONS },
+    migrations::AppMigrations { app: "votes", migrations: votes::MIGRATIONS },
+    migrations::AppMigrations { app: "comments", migrations: comments::MIGRATIONS },
+    migrations::AppMigrations { app: "blog", migrations: blog::MIGRATIONS },
     migrations::AppMigrations { app: "forums", migrations: forums::migrations::MIGRATIONS },
 ];
 
 /// The site's main sections, in navigation order: (path, label).
-pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/forums", "Forums")];
+pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog"), ("/forums", "Forums")];
+
+/// Content that comments and votes attach to: one line per kind.
+pub const KINDS: &[Kind] = &[
+    Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true },
+    Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true },
+];
 
 pub struct Shared {
     pub config: Config,
@@ -146,13 +156,17 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{*key}", get(media))
         .merge(accounts::router())
         .merge(profiles::router())
+        .merge(blog::router())
+        .merge(comments::router())
+        .merge(votes::router())
         .merge(forums::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
+        // A panic becomes a 500 that error_pages then dresses as the theme's page.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(from_fn_with_state(state.clone(), web::error_pages))
         .layer(from_fn_with_state(state.clone(), web::session::load))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
@@ -166,7 +180,8 @@ async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> 
         .map(|u| u.profile(&state.config))
         .collect();
     let count = crate::accounts::store::counter(&state.db, "members").await?;
-    page.render("home.html", context! { members => members, stats => context! { members => count } })
+    let featured = blog::featured(&state, 3).await?;
+    page.render("home.html", context! { members => members, featured => featured, stats => context! { members => count } })
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

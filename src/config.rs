@@ -41,6 +41,36 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub avatars: AvatarsConfig,
     pub rate_limits: RateLimitsConfig,
+    pub comments: CommentsConfig,
+    pub votes: VotesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommentsConfig {
+    /// Authors may edit a comment this long after posting it.
+    pub edit_minutes: i64,
+    /// Comments per member per rate-limit window (a third of it in a member's first day).
+    pub per_window: u64,
+}
+
+impl Default for CommentsConfig {
+    fn default() -> Self {
+        CommentsConfig { edit_minutes: 15, per_window: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VotesConfig {
+    /// May members vote on their own content?
+    pub allow_self: bool,
+}
+
+impl Default for VotesConfig {
+    fn default() -> Self {
+        VotesConfig { allow_self: false }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +129,8 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             avatars: AvatarsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            comments: CommentsConfig::default(),
+            votes: VotesConfig::default(),
         }
     }
 }

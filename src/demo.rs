@@ -54,7 +54,6 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     }
     let secret = crate::crypto::random_token()[..16].to_string();
     let hash = password::hash(secret.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut ids = Vec::with_capacity(MEMBERS.len());
     for (i, m) in MEMBERS.iter().enumerate() {
         let email = format!("{}@example.com", m.username.replace('.', "_"));
         let id = store::create(
@@ -70,7 +69,6 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("cannot create demo member {}", m.username))?;
-        ids.push(id);
         state
             .db
             .query("UPDATE users SET display_name = ?, bio = ?, bio_html = ?, location = ?, created_at = created_at - ? WHERE id = ?")
@@ -89,9 +87,11 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .map_err(anyhow::Error::msg)?;
     }
+    let ids = member_ids(state).await?;
+    blog(state, &ids).await?;
     forums(state, &ids).await.context("cannot add the demo forums")?;
     eprintln!(
-        "Demo content added: {} members and the forums. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
+        "Demo content added: {} members, blog posts, comments, votes and forums. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
         MEMBERS.len()
     );
     Ok(())
@@ -274,4 +274,90 @@ fn portrait(seed: u32) -> anyhow::Result<Vec<u8>> {
 fn blend(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
     let mix = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
     [mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2])]
+}
+
+async fn member_ids(state: &AppState) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for m in MEMBERS {
+        let user = store::by_username(&state.db, m.username).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.push(user.context("demo member missing")?.id);
+    }
+    Ok(ids)
+}
+
+struct DemoPost {
+    author: usize,
+    title: &'static str,
+    body: &'static str,
+    /// Days ago; negative is in the future (scheduled).
+    days_ago: i64,
+    featured: bool,
+}
+
+const POSTS: &[DemoPost] = &[
+    DemoPost { author: 2, title: "A capsule wardrobe for a Paris spring", days_ago: 2, featured: true,
+        body: "Twelve pieces, three colours, one trench coat.\n\n## The rules\n\n- Everything goes with everything else.\n- **Natural fibres** first: linen, cotton, wool.\n- One piece that makes you smile.\n\n> Buy less, choose well, make it last.\n\nWhat would be in yours?" },
+    DemoPost { author: 3, title: "How a canvassed jacket should fit", days_ago: 5, featured: false,
+        body: "Shoulders first: the seam ends where your shoulder bone does. Then the collar should hug the shirt collar with no gap.\n\nSleeves show a *quarter inch* of shirt cuff. Everything else a good tailor can fix." },
+    DemoPost { author: 4, title: "Block prints from Jaipur", days_ago: 9, featured: false,
+        body: "I spent a week with a family of printers. Each colour is a separate wooden block, carved by hand, and a sari can take ten thousand impressions.\n\nPhotos soon in my gallery." },
+    DemoPost { author: 6, title: "Ten ways to tie a silk scarf", days_ago: 14, featured: false,
+        body: "1. The classic knot\n2. The bow\n3. The headband\n4. On a bag handle\n5. As a belt\n\n...and five more in the comments, I hope!" },
+    DemoPost { author: 9, title: "Mending over buying", days_ago: 20, featured: false,
+        body: "A pair of espadrilles, resoled three times. A shirt with a visible darn I have come to love. Repair is a kind of style." },
+    DemoPost { author: 5, title: "My autumn list", days_ago: -3, featured: false,
+        body: "Scheduled: it appears on its own when the day comes." },
+];
+
+const COMMENTS: &[(usize, &str)] = &[
+    (4, "This is exactly the push I needed. Which trench did you choose?"),
+    (2, "A vintage one from a flea market: the lining was in pieces, but the cotton was perfect."),
+    (7, "Natural fibres first, always. Linen creases, and that is fine."),
+    (10, "I would add one good pair of white sneakers."),
+];
+
+/// Blog posts (one featured, one scheduled), a comment thread and votes.
+async fn blog(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
+    use crate::blog::store as posts;
+    let now = crate::db::now();
+    let mut published = Vec::new();
+    for p in POSTS {
+        let user_id = ids[p.author];
+        let slug = posts::free_slug(&state.db, user_id, &posts::slugify(p.title), None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let at = now - p.days_ago * 86_400;
+        let draft = posts::Draft {
+            title: p.title.to_string(),
+            slug,
+            body: p.body.to_string(),
+            status: if p.days_ago < 0 { "scheduled" } else { "published" },
+            published_at: Some(at),
+        };
+        let id = posts::create(&state.db, user_id, &draft).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.db.query("UPDATE blog_posts SET featured = ?, created_at = ? WHERE id = ?").bind(p.featured as i64).bind(at).bind(id).execute(state.db.w()).await?;
+        if p.days_ago >= 0 {
+            published.push((id, user_id));
+        }
+    }
+    let kind = crate::content::kind("blog_post").context("blog posts are a kind")?;
+    let (first_post, _) = published[0];
+    let mut parent = None;
+    for (i, (author, text)) in COMMENTS.iter().enumerate() {
+        let parent_comment = match parent {
+            Some(id) => crate::comments::store::by_id(state, id).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => None,
+        };
+        let id = crate::comments::store::create(state, kind, first_post, ids[*author], parent_comment.as_ref(), text)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The second comment answers the first; the rest start threads of their own.
+        parent = if i == 0 { Some(id) } else { None };
+    }
+    for (n, (post, owner)) in published.iter().enumerate() {
+        for voter in ids.iter().skip(n).take(8 - n.min(6)) {
+            if voter != owner {
+                crate::votes::cast(state, kind, *post, *voter, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+    }
+    Ok(())
 }

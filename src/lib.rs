@@ -2,8 +2,11 @@
 
 pub mod accounts;
 pub mod app;
+pub mod blog;
 pub mod cache;
+pub mod comments;
 pub mod config;
+pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod demo;
@@ -12,4 +15,5 @@ pub mod mail;
 pub mod markdown;
 pub mod media;
 pub mod profiles;
+pub mod votes;
 pub mod web;

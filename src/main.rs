@@ -75,6 +75,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -109,8 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(state.config.addr)
                 .await
                 .with_context(|| format!("cannot listen on {}", state.config.addr))?;
-            tracing::info!("Coterie is running at {}", state.config.public_url());
-            eprintln!("Coterie is running at http://{}", listener.local_addr()?);
+            tracing::info!(public_url = %state.config.public_url(), "Coterie is running at http://{}", listener.local_addr()?);
             app::serve(state, listener, app::shutdown_signal()).await?;
         }
         Command::Migrate => {

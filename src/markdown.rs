@@ -38,3 +38,28 @@ mod tests {
         assert!(render("[x](https://example.com)").contains("rel=\"nofollow ugc noopener\""));
     }
 }
+
+/// The first `max` characters of the text, without markup, for excerpts.
+pub fn excerpt(source: &str, max: usize) -> String {
+    let html = render(source);
+    let text = ammonia::Builder::empty().clean(&html).to_string();
+    // Decode the few entities the cleaner leaves, then fold white space.
+    let text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'");
+    let folded: Vec<&str> = text.split_whitespace().collect();
+    let text = folded.join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
+    format!("{}…", cut.trim_end_matches([',', '.', ';', ':']))
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    #[test]
+    fn excerpts_are_plain_and_short() {
+        assert_eq!(super::excerpt("# Title\n\nSome **bold** text & more.", 100), "Title Some bold text & more.");
+        assert_eq!(super::excerpt("one two three four", 9), "one two…");
+    }
+}

@@ -71,3 +71,30 @@ async fn security_headers_everywhere(b: Backend) {
         assert!(!page.header("x-request-id").is_empty());
     }
 }
+
+mod theme {
+    use super::common::{Backend, TestApp};
+
+    /// A theme folder overrides any template or static file; the rest falls back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn theme_folder_overrides_templates_and_static_files() {
+        let theme = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(theme.path().join("templates/errors")).unwrap();
+        std::fs::create_dir_all(theme.path().join("static/css")).unwrap();
+        std::fs::write(
+            theme.path().join("templates/errors/error.html"),
+            "<!doctype html><title>{{ status }}</title><h1>Maison Élan: {{ title }}</h1>",
+        )
+        .unwrap();
+        std::fs::write(theme.path().join("static/css/coterie.css"), "body { color: rebeccapurple }").unwrap();
+        let dir = theme.path().to_path_buf();
+        let app = TestApp::with(Backend::Sqlite).config(move |c| c.theme_dir = Some(dir)).spawn().await;
+        let missing = app.get("/nowhere").await;
+        assert!(missing.text.contains("Maison Élan: Page not found"), "{}", missing.text);
+        let home = app.get("/").await;
+        assert!(home.text.contains("New members"), "templates the theme lacks come from the default");
+        let start = home.text.find("/static/css/coterie.").unwrap();
+        let url: String = home.text[start..].chars().take_while(|c| *c != '"').collect();
+        assert!(app.get(&url).await.text.contains("rebeccapurple"));
+    }
+}

@@ -12,14 +12,13 @@ use sqlx::Row as _;
 
 use super::store::{self, User};
 use super::tokens::{self, Purpose};
-use super::views::FieldErrors;
 use super::{password, send_link_email, validate};
 use crate::app::AppState;
 use crate::profiles::avatar;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::{self, Member};
-use crate::web::{cookies, rate_limit};
+use crate::web::{cookies, rate_limit, FieldErrors};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -240,6 +239,8 @@ async fn delete_account(State(state): State<AppState>, Member(me): Member, page:
         let errors = FieldErrors::from([("delete_password", "That is not your current password.".to_string())]);
         return render(&state, page, &me.user, StatusCode::UNPROCESSABLE_ENTITY, context! {}, errors).await;
     }
+    crate::comments::forget_member(&state, me.user.id).await?;
+    crate::votes::forget_member(&state, me.user.id).await?;
     store::delete(&state.db, me.user.id).await?;
     avatar::remove_files(&state, &me.user).await;
     let mut response = redirect_with_flash(&state, "/", "info", "Your account and profile have been deleted.");

@@ -284,3 +284,40 @@ pub async fn audit(db: &Db, actor: i64, action: &str, kind: &str, target: i64, d
         .await?;
     Ok(())
 }
+
+/// Members by id, for showing authors beside content.
+pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<std::collections::HashMap<i64, User>, AppError> {
+    let mut unique: Vec<i64> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.is_empty() {
+        return Ok(Default::default());
+    }
+    // The ids are integers formatted here, so inlining them is safe.
+    let list = unique.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+    let rows = sqlx::query(&format!("SELECT * FROM users WHERE id IN ({list})")).fetch_all(db.r()).await?;
+    let users = rows.iter().map(User::from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(users.into_iter().map(|u| (u.id, u)).collect())
+}
+
+/// What pages show of an author beside their content.
+#[derive(Serialize, Clone, Debug)]
+pub struct Author {
+    pub username: String,
+    pub display_name: String,
+    pub avatar: Avatar,
+    pub is_staff: bool,
+    pub is_moderator: bool,
+}
+
+impl User {
+    pub fn author(&self, config: &Config) -> Author {
+        Author {
+            username: self.username.clone(),
+            display_name: self.name().to_string(),
+            avatar: self.avatar(config),
+            is_staff: self.is_staff(),
+            is_moderator: self.is_moderator(),
+        }
+    }
+}

@@ -1,7 +1,5 @@
 //! Sign-up, confirmation, log-in, log-out and password reset pages.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,9 +15,7 @@ use crate::db::is_unique_violation;
 use crate::web::error::AppResult;
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::{self, Visitor};
-use crate::web::{cookies, csrf, rate_limit, safe_next, ClientIp};
-
-pub type FieldErrors = BTreeMap<&'static str, String>;
+use crate::web::{cookies, csrf, rate_limit, safe_next, ClientIp, FieldErrors};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -36,6 +36,7 @@ impl Expiry<String, Entry> for PerEntry {
 #[derive(Clone)]
 pub struct MemoryCache {
     inner: Arc<Moka<String, Entry>>,
+    pub(crate) counters: Arc<super::Counters>,
 }
 
 impl MemoryCache {
@@ -45,7 +46,7 @@ impl MemoryCache {
             .weigher(|key: &String, entry: &Entry| (key.len() + entry.value.len() + 64).min(u32::MAX as usize) as u32)
             .expire_after(PerEntry)
             .build();
-        MemoryCache { inner: Arc::new(inner) }
+        MemoryCache { inner: Arc::new(inner), counters: Arc::default() }
     }
 
     pub async fn get(&self, key: &str) -> Option<Bytes> {

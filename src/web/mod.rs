@@ -22,6 +22,9 @@ use minijinja::context;
 use crate::app::AppState;
 use error::{AppError, ErrorPage};
 
+/// Form errors by field name; `_form` holds an error about the whole form.
+pub type FieldErrors = std::collections::BTreeMap<&'static str, String>;
+
 /// Security headers on every response. The policy allows no inline script
 /// and no inline style; avatars may come from Gravatar.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -21,6 +21,8 @@ impl Templates {
     ) -> anyhow::Result<Templates> {
         let mut env = Environment::new();
         env.add_global("sections", Value::from_serialize(sections));
+        let paths: Vec<&str> = sections.iter().map(|(path, _)| *path).collect();
+        env.add_global("section_paths", Value::from_serialize(&paths));
         let theme = theme_dir.map(|d| d.join("templates"));
         env.set_loader(move |name| {
             if name.split('/').any(|part| part == ".." || part.is_empty()) {

@@ -132,7 +132,19 @@ impl FromRequestParts<AppState> for Member {
         match parts.extensions.get::<Session>() {
             Some(session) => Ok(Member(session.clone())),
             None => {
-                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                // After a form post, come back to the page the form was on.
+                let referer_path = || {
+                    let referer = parts.headers.get(axum::http::header::REFERER)?.to_str().ok()?;
+                    let host = parts.headers.get(axum::http::header::HOST)?.to_str().ok()?;
+                    let rest = referer.strip_prefix("http://").or_else(|| referer.strip_prefix("https://"))?;
+                    rest.strip_prefix(host).filter(|p| p.starts_with('/')).map(str::to_string)
+                };
+                let next = if parts.method == axum::http::Method::GET {
+                    parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into())
+                } else {
+                    referer_path().unwrap_or_else(|| "/".into())
+                };
+                let next = next.as_str();
                 let target = format!(
                     "/accounts/login?next={}",
                     percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)

@@ -79,6 +79,8 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        // Errors the app logs show in a failing test's output.
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -198,6 +200,16 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A client logged in as `user_id` without going through the form (for
+    /// tests that need many members at once).
+    pub async fn client_for(&self, user_id: i64) -> reqwest::Client {
+        let cookie = coterie::web::session::start(&self.state, user_id, "127.0.0.1", "test").await.unwrap();
+        let pair = cookie.to_str().unwrap().split(';').next().unwrap().to_string();
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(&pair, &self.base.parse().unwrap());
+        reqwest::Client::builder().cookie_provider(jar).redirect(redirect::Policy::none()).build().unwrap()
+    }
+
     /// Logs `client` in through the form.
     pub async fn login_with(&self, client: &reqwest::Client, login: &str, password: &str) -> Page {
         self.post_with(client, "/accounts/login", "/accounts/login", &[("login", login), ("password", password)]).await
@@ -224,6 +236,12 @@ impl TestApp {
         let start = mail.find(&self.base).expect("the email links to the site");
         let link: String = mail[start..].chars().take_while(|c| !c.is_whitespace()).collect();
         link.trim_start_matches(&self.base).to_string()
+    }
+
+    /// The sum of the first column over all rows (SUM() is not an integer on every backend).
+    pub async fn sum(&self, sql: &'static str) -> i64 {
+        let rows = self.state.db.query(sql).fetch_all(self.state.db.w()).await.unwrap();
+        rows.iter().map(|r| r.get::<i64, _>(0)).sum()
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
