@@ -153,7 +153,7 @@ const TOPICS: &[DemoTopic] = &[
         "Mornings are cold, afternoons warm, and it rains in between. How do you layer without carrying a suitcase?",
         &[(9, "A thin merino base, a shirt jacket, and a packable shell in the bag."),
           (10, "Trying this tomorrow. The shell is the piece I was missing.")]),
-    ("style-advice", 6, "Ten ways to wear a silk scarf",
+    ("style-advice", 6, "Silk scarves: your favourite knot?",
         "I finally counted: I wear my silk squares ten different ways. Neck, hair, bag handle, belt... What is your favourite?",
         &[(2, "Knotted on the bag handle. It changes the whole bag."),
           (8, "As a headband for weddings, every time.")]),

@@ -36,6 +36,8 @@ backend_tests!(
     views_are_counted_and_member_pages_are_private,
     deleted_account_leaves_its_posts,
     moderators_split_replies_into_a_new_topic,
+    a_deactivated_members_posts_are_hidden,
+    demo_forums_are_consistent,
 );
 
 /// A site with members ava and ben, moderator nina, staff sam, and three
@@ -795,4 +797,34 @@ async fn moderators_split_replies_into_a_new_topic(b: Backend) {
     // A reply to the old topic takes the number after its last.
     reply(&app, &ava, id, "Back on topic").await;
     assert_eq!(num(&app, "SELECT last_number FROM forum_topics WHERE id = ?", id).await, 7);
+}
+
+async fn a_deactivated_members_posts_are_hidden(b: Backend) {
+    let app = site(b).await;
+    let (ava, ben) = (as_member(&app, "ava").await, as_member(&app, "ben").await);
+    let id = topic(&app, &ava, "general", "Still here").await;
+    reply(&app, &ben, id, "Ben's words").await;
+    app.state.db.query("UPDATE users SET is_active = 0 WHERE id = ?").bind(user_id(&app, "ben").await).execute(app.state.db.w()).await.unwrap();
+    let page = app.get_with(&ava, &format!("/forums/t/{id}")).await;
+    assert!(!page.text.contains("Ben's words") && page.text.contains("posts are hidden"));
+    assert!(page.text.contains(">#2<"), "the thread keeps its shape");
+    let nina = as_member(&app, "nina").await;
+    assert!(app.get_with(&nina, &format!("/forums/t/{id}")).await.text.contains("Ben's words"), "moderators still see it");
+}
+
+async fn demo_forums_are_consistent(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    coterie::demo::fill_if_empty(&app.state).await.unwrap();
+    for forum in store::forums(&app.state.db).await.unwrap() {
+        assert_counters_exact(&app, forum.id).await;
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM forum_topics WHERE sticky = 1").await, 1, "a pinned welcome");
+    assert_eq!(app.count("SELECT COUNT(*) FROM forum_topics WHERE locked = 1").await, 1, "a locked announcement");
+    let busy = app.count("SELECT MAX(last_number) FROM forum_topics").await;
+    assert!(busy > 3 * coterie::forums::POSTS_PER_PAGE, "a topic over several pages ({busy} posts)");
+    let index = app.get("/forums").await;
+    assert!(index.text.contains("Welcome &amp; introductions") && !index.text.contains("Moderators"), "staff-only stays hidden");
+    assert_eq!(app.get("/forums/style-advice").await.status, StatusCode::OK);
+    let welcome = app.count("SELECT id FROM forum_topics WHERE sticky = 1").await;
+    assert_eq!(app.get(&format!("/forums/t/{welcome}")).await.status, StatusCode::OK);
 }

@@ -40,7 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE TABLE forum_topics (
             id {id},
             forum_id {int} NOT NULL,
-            author_id {int} NULL,
+            user_id {int} NULL,
             title {str 200} NOT NULL,
             slug {str 80} NOT NULL,
             sticky {int} NOT NULL DEFAULT 0,
@@ -56,19 +56,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             last_poster_id {int} NULL,
             first_post_id {int} NULL,
             FOREIGN KEY (forum_id) REFERENCES forums (id),
-            FOREIGN KEY (author_id) REFERENCES users (id) ON DELETE SET NULL
+            FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE SET NULL
         ) {table}",
         // The topic list: sticky first, then latest activity, keyset-paged.
         "CREATE INDEX forum_topics_list ON forum_topics (forum_id, deleted, sticky, last_post_at, id)",
         // A forum's latest topic, and its topics active since a moment (unread marks).
         "CREATE INDEX forum_topics_active ON forum_topics (forum_id, deleted, last_post_at)",
-        "CREATE INDEX forum_topics_author ON forum_topics (author_id)",
+        "CREATE INDEX forum_topics_author ON forum_topics (user_id)",
         // `number` is the post's place in its topic (1 is the opening post):
-        // page N of a topic is an indexed range, never an OFFSET.
+        // page N of a topic is an indexed range, never an OFFSET. `user_id`
+        // and the counters are what a content kind needs (crate::content),
+        // so comments and votes attach to posts with one line in app::KINDS.
         "CREATE TABLE forum_posts (
             id {id},
             topic_id {int} NOT NULL,
-            author_id {int} NULL,
+            user_id {int} NULL,
             number {int} NOT NULL,
             body {text} NOT NULL,
             body_html {text} NOT NULL,
@@ -80,11 +82,12 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             up_count {int} NOT NULL DEFAULT 0,
             down_count {int} NOT NULL DEFAULT 0,
             comment_count {int} NOT NULL DEFAULT 0,
+            hot {int} NOT NULL DEFAULT 0,
             FOREIGN KEY (topic_id) REFERENCES forum_topics (id),
-            FOREIGN KEY (author_id) REFERENCES users (id) ON DELETE SET NULL
+            FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE SET NULL
         ) {table}",
         "CREATE UNIQUE INDEX forum_posts_number ON forum_posts (topic_id, number)",
-        "CREATE INDEX forum_posts_author ON forum_posts (author_id)",
+        "CREATE INDEX forum_posts_author ON forum_posts (user_id)",
         // Per-member forum data: post count, signature, settings, and the
         // moment of the last "mark all read".
         "CREATE TABLE forum_members (

@@ -154,7 +154,7 @@ async fn changeable_post(state: &AppState, param: &str, user: &User) -> AppResul
     if user.is_moderator() {
         return Ok((post, topic, forum));
     }
-    if post.author_id != Some(user.id) {
+    if post.user_id != Some(user.id) {
         return Err(AppError::forbidden("You can only change your own posts."));
     }
     if topic.locked {
@@ -212,7 +212,7 @@ pub async fn edit(
     if write::edit_post(&state.db, post.id, &form.body, title, me.user.id, now()).await?.is_err() {
         return Err(AppError::NotFound);
     }
-    if post.author_id != Some(me.user.id) {
+    if post.user_id != Some(me.user.id) {
         audit(&state.db, me.user.id, "forum.post.edit", "forum_post", post.id, &topic.title).await?;
     }
     Ok(redirect_with_flash(&state, &format!("/forums/p/{}", post.id), "success", "Your changes are saved."))

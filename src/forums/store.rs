@@ -15,7 +15,8 @@ macro_rules! member_cols {
             $a, ".id AS ", $a, "_id, ", $a, ".username AS ", $a, "_username, ",
             $a, ".display_name AS ", $a, "_display_name, ", $a, ".email AS ", $a, "_email, ",
             $a, ".role AS ", $a, "_role, ", $a, ".avatar_mode AS ", $a, "_avatar_mode, ",
-            $a, ".avatar_key AS ", $a, "_avatar_key, ", $a, ".created_at AS ", $a, "_created_at"
+            $a, ".avatar_key AS ", $a, "_avatar_key, ", $a, ".created_at AS ", $a, "_created_at, ",
+            $a, ".is_active AS ", $a, "_is_active"
         )
     };
 }
@@ -74,7 +75,7 @@ pub struct Forum {
 pub struct Topic {
     pub id: i64,
     pub forum_id: i64,
-    pub author_id: Option<i64>,
+    pub user_id: Option<i64>,
     pub title: String,
     pub slug: String,
     pub sticky: bool,
@@ -94,7 +95,7 @@ pub struct Topic {
 pub struct Post {
     pub id: i64,
     pub topic_id: i64,
-    pub author_id: Option<i64>,
+    pub user_id: Option<i64>,
     pub number: i64,
     pub body: String,
     pub body_html: String,
@@ -180,7 +181,7 @@ impl Topic {
         Ok(Topic {
             id: row.try_get("id")?,
             forum_id: row.try_get("forum_id")?,
-            author_id: row.try_get("author_id")?,
+            user_id: row.try_get("user_id")?,
             title: row.try_get("title")?,
             slug: row.try_get("slug")?,
             sticky: flag(row, "sticky")?,
@@ -207,7 +208,7 @@ impl Post {
         Ok(Post {
             id: row.try_get("id")?,
             topic_id: row.try_get("topic_id")?,
-            author_id: row.try_get("author_id")?,
+            user_id: row.try_get("user_id")?,
             number: row.try_get("number")?,
             body: text(row, "body")?,
             body_html: text(row, "body_html")?,
@@ -220,7 +221,8 @@ impl Post {
 }
 
 /// The member joined with prefix `p` (see [`member_cols`]), if there is one
-/// (a deleted account leaves NULL). Only what names and avatars need is read.
+/// (a deleted account leaves NULL). Only what names, avatars and hiding a
+/// deactivated member's posts need is read.
 fn member_at(row: &Row, p: &str) -> Result<Option<User>, sqlx::Error> {
     let col = |name: &str| format!("{p}_{name}");
     let Some(id) = row.try_get::<Option<i64>, _>(col("id").as_str())? else { return Ok(None) };
@@ -230,7 +232,7 @@ fn member_at(row: &Row, p: &str) -> Result<Option<User>, sqlx::Error> {
         email: row.try_get(col("email").as_str())?,
         password_hash: String::new(),
         role: row.try_get(col("role").as_str())?,
-        is_active: true,
+        is_active: row.try_get::<i64, _>(col("is_active").as_str())? != 0,
         email_confirmed: true,
         display_name: row.try_get(col("display_name").as_str())?,
         bio: String::new(),
@@ -332,7 +334,7 @@ macro_rules! concat_topic {
             member_cols!("a"),
             ", ",
             member_cols!("l"),
-            " FROM forum_topics t LEFT JOIN users a ON a.id = t.author_id LEFT JOIN users l ON l.id = t.last_poster_id \
+            " FROM forum_topics t LEFT JOIN users a ON a.id = t.user_id LEFT JOIN users l ON l.id = t.last_poster_id \
              LEFT JOIN forum_reads r ON r.topic_id = t.id AND r.user_id = ? ",
             $rest
         )
@@ -407,8 +409,8 @@ pub async fn posts(db: &Db, topic_id: i64, from: i64, to: i64) -> Result<Vec<Pos
             "SELECT p.*, COALESCE(m.post_count, 0) AS m_post_count, COALESCE(m.signature_html, '') AS m_signature_html, \
              e.username AS editor, ",
             member_cols!("a"),
-            " FROM forum_posts p LEFT JOIN users a ON a.id = p.author_id \
-             LEFT JOIN forum_members m ON m.user_id = p.author_id LEFT JOIN users e ON e.id = p.edited_by \
+            " FROM forum_posts p LEFT JOIN users a ON a.id = p.user_id \
+             LEFT JOIN forum_members m ON m.user_id = p.user_id LEFT JOIN users e ON e.id = p.edited_by \
              WHERE p.topic_id = ? AND p.number >= ? AND p.number <= ? ORDER BY p.number"
         ))
         .bind(topic_id)

@@ -335,7 +335,7 @@ async fn quoted_body(state: &AppState, topic: &Topic, post_id: i64) -> AppResult
     let Some(post) = store::post_by_id(&state.db, post_id).await?.filter(|p| p.topic_id == topic.id && !p.deleted) else {
         return Ok(String::new());
     };
-    let author = match post.author_id {
+    let author = match post.user_id {
         Some(id) => crate::accounts::store::by_id(&state.db, id).await?.map(|u| u.username),
         None => None,
     };
@@ -354,6 +354,7 @@ struct PostCard {
     number: i64,
     url: String,
     deleted: bool,
+    hidden: bool,
     body_html: String,
     created_at: i64,
     created_when: String,
@@ -369,20 +370,24 @@ struct PostCard {
 
 fn post_card(state: &AppState, p: &PostWithAuthor, topic: &Topic, viewer: Option<&User>, page: i64) -> PostCard {
     let post = &p.post;
-    let mine = viewer.is_some_and(|v| Some(v.id) == post.author_id);
+    let mine = viewer.is_some_and(|v| Some(v.id) == post.user_id);
     let moderator = viewer.is_some_and(User::is_moderator);
-    let live = !post.deleted;
+    // A deactivated member's posts keep their place but not their words,
+    // except for moderators.
+    let hidden = !post.deleted && !moderator && p.author.as_ref().is_some_and(|a| !a.is_active);
+    let live = !post.deleted && !hidden;
     PostCard {
         id: post.id,
         number: post.number,
         url: format!("/forums/p/{}", post.id),
         deleted: post.deleted,
+        hidden,
         body_html: if live { post.body_html.clone() } else { String::new() },
         created_at: post.created_at,
         created_when: when(post.created_at),
         edited_when: post.edited_at.filter(|_| live).map(when),
         // Say who edited only when it was not the author.
-        edited_by: p.editor.clone().filter(|_| post.edited_by != post.author_id),
+        edited_by: p.editor.clone().filter(|_| post.edited_by != post.user_id),
         author: MemberView::of(p.author.as_ref(), &state.config),
         author_posts: p.author_posts,
         signature_html: if live { p.signature_html.clone() } else { String::new() },

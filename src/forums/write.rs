@@ -41,7 +41,7 @@ pub async fn create_topic(db: &Db, forum: &Forum, title: &str, post: NewPost<'_>
     let mut tx = db.w().begin().await?;
     let topic_id = db
         .insert(
-            "INSERT INTO forum_topics (forum_id, author_id, title, slug, post_count, reply_count, last_number, \
+            "INSERT INTO forum_topics (forum_id, user_id, title, slug, post_count, reply_count, last_number, \
              created_at, last_post_at, last_poster_id) VALUES (?, ?, ?, ?, 1, 0, 1, ?, ?, ?)",
         )
         .bind(forum.id)
@@ -118,13 +118,14 @@ pub async fn reply(db: &Db, topic_id: i64, post: NewPost<'_>, moderator: bool) -
 }
 
 async fn insert_post(db: &Db, conn: &mut AnyConnection, topic_id: i64, number: i64, post: &NewPost<'_>) -> Result<i64, sqlx::Error> {
-    db.insert("INSERT INTO forum_posts (topic_id, author_id, number, body, body_html, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    db.insert("INSERT INTO forum_posts (topic_id, user_id, number, body, body_html, created_at, hot) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(topic_id)
         .bind(post.author)
         .bind(number)
         .bind(post.body.to_string())
         .bind(crate::markdown::render(post.body))
         .bind(post.at)
+        .bind(crate::content::hot(0, post.at))
         .run(conn)
         .await
 }
@@ -368,7 +369,7 @@ pub async fn split_topic(db: &Db, topic_id: i64, post_ids: &[i64], to: i64, titl
     let mut posts = Vec::with_capacity(post_ids.len());
     for id in post_ids {
         let row = db
-            .query("SELECT number, id, author_id, created_at FROM forum_posts WHERE id = ? AND topic_id = ? AND deleted = 0 AND number > 1")
+            .query("SELECT number, id, user_id, created_at FROM forum_posts WHERE id = ? AND topic_id = ? AND deleted = 0 AND number > 1")
             .bind(*id)
             .bind(topic_id)
             .fetch_optional(&mut *tx)
@@ -382,7 +383,7 @@ pub async fn split_topic(db: &Db, topic_id: i64, post_ids: &[i64], to: i64, titl
     let moved = posts.len() as i64;
     let new_topic = db
         .insert(
-            "INSERT INTO forum_topics (forum_id, author_id, title, slug, post_count, reply_count, last_number, \
+            "INSERT INTO forum_topics (forum_id, user_id, title, slug, post_count, reply_count, last_number, \
              created_at, last_post_at, last_poster_id, first_post_id, last_post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(to)
@@ -450,7 +451,7 @@ pub enum Flag {
 /// it; a topic left with none is deleted. Returns whether it was.
 async fn refresh_topic(db: &Db, conn: &mut AnyConnection, topic_id: i64) -> Result<bool, sqlx::Error> {
     let latest = db
-        .query("SELECT id, created_at, author_id FROM forum_posts WHERE topic_id = ? AND deleted = 0 ORDER BY number DESC LIMIT 1")
+        .query("SELECT id, created_at, user_id FROM forum_posts WHERE topic_id = ? AND deleted = 0 ORDER BY number DESC LIMIT 1")
         .bind(topic_id)
         .fetch_optional(&mut *conn)
         .await?;
