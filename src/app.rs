@@ -26,7 +26,7 @@ use crate::web::error::{AppError, AppResult};
 use crate::web::page::Page;
 use crate::web::render::Templates;
 use crate::content::Kind;
-use crate::{accounts, blog, comments, profiles, votes, web};
+use crate::{accounts, blog, comments, forums, profiles, votes, web};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -38,10 +38,11 @@ pub const MIGRATIONS: &[migrations::AppMigrations] = &[
     migrations::AppMigrations { app: "votes", migrations: votes::MIGRATIONS },
     migrations::AppMigrations { app: "comments", migrations: comments::MIGRATIONS },
     migrations::AppMigrations { app: "blog", migrations: blog::MIGRATIONS },
+    migrations::AppMigrations { app: "forums", migrations: forums::migrations::MIGRATIONS },
 ];
 
 /// The site's main sections, in navigation order: (path, label).
-pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog")];
+pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog"), ("/forums", "Forums")];
 
 /// Content that comments and votes attach to: one line per kind.
 pub const KINDS: &[Kind] = &[
@@ -158,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blog::router())
         .merge(comments::router())
         .merge(votes::router())
+        .merge(forums::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
         // A panic becomes a 500 that error_pages then dresses as the theme's page.

@@ -7,6 +7,8 @@ use image::{Rgb, RgbImage};
 
 use crate::accounts::{password, store};
 use crate::app::AppState;
+use crate::forums::store::{self as forum_store, Visibility};
+use crate::forums::write as forum_write;
 use crate::profiles::avatar;
 
 struct DemoMember {
@@ -87,10 +89,145 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     }
     let ids = member_ids(state).await?;
     blog(state, &ids).await?;
+    forums(state, &ids).await.context("cannot add the demo forums")?;
     eprintln!(
-        "Demo content added: {} members, blog posts, comments and votes. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
+        "Demo content added: {} members, blog posts, comments, votes and forums. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
         MEMBERS.len()
     );
+    Ok(())
+}
+
+/// A demo forum: (slug, name, visibility, description).
+type DemoForum = (&'static str, &'static str, Visibility, &'static str);
+
+/// The demo forums, by category.
+const FORUMS: &[(&str, &[DemoForum])] = &[
+    ("Community", &[
+        ("announcements", "Announcements", Visibility::ReadOnly, "News from the team: launches, events and changes to the community."),
+        ("introductions", "Welcome & introductions", Visibility::Public, "New here? Say hello and tell us what you love to wear."),
+    ]),
+    ("Style talk", &[
+        ("style-advice", "Style advice", Visibility::Public, "Outfits, colour, proportion: ask for a second opinion."),
+        ("fit-and-sizing", "Fit & sizing", Visibility::Public, "How things fit, which size to pick, and tailoring tips."),
+        ("care-and-repair", "Care & repair", Visibility::Public, "Washing, storing, mending: make good clothes last."),
+    ]),
+    ("The team", &[("moderators", "Moderators' room", Visibility::Staff, "For staff and moderators only.")]),
+];
+
+/// Demo topics: (forum, author index, title, opening post, replies as
+/// (author index, text)).
+type DemoTopic = (&'static str, usize, &'static str, &'static str, &'static [(usize, &'static str)]);
+
+const TOPICS: &[DemoTopic] = &[
+    ("announcements", 0, "The spring collection is here",
+        "The new season lands on **Thursday at 9am**. Members get early access to the lookbook in the Photos section, and the first fifty posts in *Style advice* tagged with the new pieces get a thank-you gift from the studio.\n\nQuestions about orders belong in *Fit & sizing*; we read everything.",
+        &[(1, "Early access is open. Please keep launch-day order questions in one place so we can answer them quickly.")]),
+    ("introductions", 0, "Welcome! Start here",
+        "Welcome to the community. A few things to know:\n\n- **Be kind.** Critique the outfit, never the person.\n- Post photos of what you actually wear; shop links are fine in context.\n- Moderators are here to help: look for the badge.\n\nIntroduce yourself below: where you are, and one piece you would never give away.",
+        &[(2, "Hello from Paris! The piece I would never give away: a camel trench I bought secondhand ten years ago."),
+          (3, "Leo from Warsaw. A navy hopsack jacket that goes with everything I own."),
+          (4, "Maya here. My grandmother's block-printed dupatta, which I now wear as a scarf."),
+          (11, "Grace, Accra. Statement earrings, specifically the brass ones from my first paycheck.")]),
+    ("style-advice", 2, "Show us your everyday uniform",
+        "I have been wearing roughly the same thing for three years: straight dark jeans, a white oxford, a navy crew-neck and white leather sneakers. What is your everyday uniform, and why does it work for you?",
+        &[]),
+    ("style-advice", 7, "Can you wear sneakers with tailoring?",
+        "Thinking about a grey suit with minimal white sneakers for a summer wedding (daytime, garden). Too casual?",
+        &[(3, "Daytime and a garden: yes, if the trousers have no break and the sneakers are spotless."),
+          (8, "Check the invitation first. \"Garden party\" says yes; \"black tie optional\" says no."),
+          (7, "It says garden party. Sneakers it is, thank you both!")]),
+    ("fit-and-sizing", 5, "Does the trench run large?",
+        "Between sizes in the classic trench. I am usually a 38 in jackets. Anyone sized down?",
+        &[(2, "I sized down and am glad I did: there is plenty of room for a knit underneath."),
+          (10, "Same here. The sleeves are long, though; I had them shortened by 2 cm.")]),
+    ("care-and-repair", 9, "Mending a moth hole in merino",
+        "Found two small holes in my favourite merino sweater. Darning or a patch?",
+        &[(6, "Darning with a contrasting wool looks lovely; look up *visible mending*."),
+          (9, "Went with a mustard darn. Honestly better than before.")]),
+    ("style-advice", 4, "Colours that always work together?",
+        "Trying to build outfits around one bold colour a day. Which pairings never fail for you?",
+        &[(11, "Ochre and deep green. Add gold jewellery and you are done."),
+          (5, "Navy with anything, but especially rust."),
+          (4, "Pink and red! It felt brave the first time and now it is my favourite.")]),
+    ("style-advice", 10, "Layering for a rainy spring",
+        "Mornings are cold, afternoons warm, and it rains in between. How do you layer without carrying a suitcase?",
+        &[(9, "A thin merino base, a shirt jacket, and a packable shell in the bag."),
+          (10, "Trying this tomorrow. The shell is the piece I was missing.")]),
+    ("style-advice", 6, "Silk scarves: your favourite knot?",
+        "I finally counted: I wear my silk squares ten different ways. Neck, hair, bag handle, belt... What is your favourite?",
+        &[(2, "Knotted on the bag handle. It changes the whole bag."),
+          (8, "As a headband for weddings, every time.")]),
+    ("fit-and-sizing", 3, "Trouser break: full, half or none?",
+        "For straight-leg wool trousers with loafers: where should the hem sit?",
+        &[(5, "No break with loafers. Show a little sock."),
+          (1, "A slight break if you wear them with boots half the time; the tailor can find the middle.")]),
+    ("care-and-repair", 2, "How do you care for linen?",
+        "Wash cold, line dry, and never iron? Or is steaming worth it?",
+        &[(9, "Embrace the creases. Steam only the collar."),
+          (4, "A wool dryer ball in a cool tumble softens it beautifully.")]),
+    ("moderators", 0, "Moderation rota for launch week",
+        "Launch week cover: Nina mornings, the studio afternoons. Flag anything unsure in this forum.",
+        &[(1, "Mornings are fine. I will post a summary here every evening.")]),
+];
+
+/// Replies to the busy topic, cycled through to span several pages.
+const BUSY_REPLIES: &[&str] = &[
+    "Wide trousers, a fitted knit, loafers. It works because nothing needs ironing.",
+    "Black, black, black. One loud sock on Fridays.",
+    "A linen shirt in summer and the same shirt under a cardigan in winter.",
+    "Dark selvedge jeans and a grey sweatshirt. Boring, and I love it.",
+    "Midi skirt, tucked tee, sneakers. Bike-friendly and office-friendly.",
+    "Navy chore jacket over anything. The pockets carry my whole day.",
+    "I rotate three striped Breton tops. Nobody has noticed in two years.",
+    "Tailored shorts and a camp-collar shirt, from May to September.",
+    "A wrap dress and boots. Fifteen seconds to get dressed.",
+    "Corduroy trousers and a roll-neck, October to March.",
+    "Kente accents on plain basics: one colourful piece, the rest quiet.",
+    "Loose shirts, espadrilles, rolled sleeves. Sea air does the rest.",
+];
+
+/// Categories, forums, topics and replies by the demo members, dated over
+/// the last weeks so the lists look lived in.
+async fn forums(state: &AppState, members: &[i64]) -> anyhow::Result<()> {
+    let db = &state.db;
+    for (position, (category, forums)) in FORUMS.iter().enumerate() {
+        let slug = crate::forums::slugify(category, 100);
+        let named = forum_write::Named { name: category, slug: &slug, description: "", position: position as i64 + 1 };
+        let category_id = forum_write::save_category(db, None, &named).await?.context("the category vanished")?;
+        for (i, (slug, name, visibility, description)) in forums.iter().enumerate() {
+            let named = forum_write::Named { name, slug, description, position: i as i64 + 1 };
+            forum_write::save_forum(db, None, category_id, *visibility, &named).await?;
+        }
+    }
+    let mut at = crate::db::now() - 5 * 86_400;
+    let mut busy = None;
+    for (forum, author, title, body, replies) in TOPICS {
+        let forum = forum_store::forum_by_slug(db, forum).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("demo forum")?;
+        at += 18_000;
+        let post = forum_write::NewPost { author: members[*author], body, at, subscribe: true };
+        let (topic, _) = forum_write::create_topic(db, &forum, title, post).await?;
+        for (who, text) in replies.iter() {
+            at += 2_400;
+            let post = forum_write::NewPost { author: members[*who], body: text, at, subscribe: true };
+            forum_write::reply(db, topic, post, true).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        db.query("UPDATE forum_topics SET view_count = ? WHERE id = ?").bind(40 + 17 * replies.len() as i64).bind(topic).execute(db.w()).await?;
+        match *title {
+            "Welcome! Start here" => forum_write::set_flag(db, topic, forum_write::Flag::Sticky, true).await?,
+            "The spring collection is here" => forum_write::set_flag(db, topic, forum_write::Flag::Locked, true).await?,
+            "Show us your everyday uniform" => busy = Some(topic),
+            _ => {}
+        }
+    }
+    // The busy topic: enough replies for several pages, the latest activity.
+    let busy = busy.context("the busy demo topic")?;
+    for i in 0..72 {
+        at += 1_200;
+        let who = 1 + (i * 5) % (members.len() - 1);
+        let post = forum_write::NewPost { author: members[who], body: BUSY_REPLIES[i % BUSY_REPLIES.len()], at, subscribe: false };
+        forum_write::reply(db, busy, post, false).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    db.query("UPDATE forum_topics SET view_count = 2318 WHERE id = ?").bind(busy).execute(db.w()).await?;
     Ok(())
 }
 

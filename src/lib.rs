@@ -10,6 +10,7 @@ pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod forums;
 pub mod mail;
 pub mod markdown;
 pub mod media;
