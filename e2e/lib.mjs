@@ -83,6 +83,8 @@ function childEnv(extra) {
   if (!env.RUST_LOG) env.RUST_LOG = 'info';
   if (process.env.COTERIE_E2E_DATABASE_URL) env.COTERIE_DATABASE_URL = process.env.COTERIE_E2E_DATABASE_URL;
   if (process.env.COTERIE_E2E_CACHE_URL) env.COTERIE_CACHE_URL = process.env.COTERIE_E2E_CACHE_URL;
+  // Tests talk only to this machine: no avatar requests to gravatar.com.
+  env.COTERIE_AVATARS_GRAVATAR = 'false';
   return { ...env, ...extra };
 }
 
