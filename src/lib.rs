@@ -15,5 +15,6 @@ pub mod mail;
 pub mod markdown;
 pub mod media;
 pub mod profiles;
+pub mod tags;
 pub mod votes;
 pub mod web;
