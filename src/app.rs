@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{Path, State};
@@ -20,6 +21,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::db::{migrations, Db};
 use crate::mail::Mailer;
+use crate::pagecache::{tags, PageCache};
 use crate::media::MediaStore;
 use crate::web::assets::{self, Assets};
 use crate::web::error::{AppError, AppResult};
@@ -46,8 +48,8 @@ pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog
 
 /// Content that comments and votes attach to: one line per kind.
 pub const KINDS: &[Kind] = &[
-    Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true },
-    Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true },
+    Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true, lists: &[tags::BLOG], within: None },
+    Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true, lists: &[], within: None },
 ];
 
 pub struct Shared {
@@ -62,6 +64,8 @@ pub struct Shared {
     pub secret: Vec<u8>,
     /// Bounds image work running at once.
     pub image_jobs: Semaphore,
+    pub pages: PageCache,
+    pub views: crate::views::ViewCounts,
 }
 
 #[derive(Clone)]
@@ -91,6 +95,7 @@ impl AppState {
         let assets = Arc::new(Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let pages = PageCache::new(config.page_cache.enabled, Duration::from_secs(config.page_cache.max_age_seconds.max(1)));
         Ok(AppState(Arc::new(Shared {
             config,
             db,
@@ -101,6 +106,8 @@ impl AppState {
             assets,
             secret,
             image_jobs: Semaphore::new(workers),
+            pages,
+            views: Default::default(),
         })))
     }
 }
@@ -166,11 +173,23 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(from_fn_with_state(state.clone(), web::error_pages))
         .layer(from_fn_with_state(state.clone(), web::session::load))
+        .layer(compression())
+        .layer(from_fn_with_state(state.clone(), crate::pagecache::layer))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
+}
+
+/// HTML and JSON compressed on the way out (static files come compressed
+/// already). Brotli 4 and gzip 4: the levels that suit pages made per
+/// request; cached pages are compressed once.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .quality(tower_http::CompressionLevel::Precise(4))
 }
 
 async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> {
@@ -181,6 +200,7 @@ async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> 
         .collect();
     let count = crate::accounts::store::counter(&state.db, "members").await?;
     let featured = blog::featured(&state, 3).await?;
+    let page = page.tagged([tags::MEMBERS.to_string(), tags::BLOG.to_string()]).tagged(featured.iter().map(|p| tags::user(p.author.id)));
     page.render("home.html", context! { members => members, featured => featured, stats => context! { members => count } })
 }
 
@@ -218,7 +238,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    crate::views::spawn_flusher(state.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    if let Err(e) = state.views.flush(&state.db).await {
+        tracing::warn!(error = %e, "the last view counts could not be written");
+    }
     state.db.close().await;
     Ok(())
 }

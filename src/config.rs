@@ -43,6 +43,23 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub comments: CommentsConfig,
     pub votes: VotesConfig,
+    pub page_cache: PageCacheConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PageCacheConfig {
+    /// Serve visitors who are not logged in from the page cache.
+    pub enabled: bool,
+    /// The longest a page is kept. Writes invalidate pages at once; this
+    /// only bounds how long an unvisited page takes room.
+    pub max_age_seconds: u64,
+}
+
+impl Default for PageCacheConfig {
+    fn default() -> Self {
+        PageCacheConfig { enabled: true, max_age_seconds: 3600 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +148,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             comments: CommentsConfig::default(),
             votes: VotesConfig::default(),
+            page_cache: PageCacheConfig::default(),
         }
     }
 }

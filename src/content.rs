@@ -20,6 +20,13 @@ pub struct Kind {
     pub link: &'static str,
     pub comments: bool,
     pub votes: bool,
+    /// Page-cache tags of the lists that show this kind's counters (see
+    /// `pagecache::tags`); its own pages depend on `{name}:{id}`.
+    pub lists: &'static [&'static str],
+    /// The page an item is shown within, as (tag prefix, the query of its
+    /// id): a forum post's score shows on `topic:{id}`, found by
+    /// `SELECT topic_id FROM {table} WHERE id = ?`.
+    pub within: Option<(&'static str, &'static str)>,
 }
 
 impl Kind {
@@ -53,6 +60,41 @@ pub async fn owner(state: &AppState, kind: &Kind, id: i64) -> Result<Option<i64>
     let sql = state.db.sql(kind_sql(kind, "SELECT user_id FROM {table} WHERE id = ? AND ({visible})"));
     let row = sqlx::query(sql).bind(id).bind(crate::db::now()).fetch_optional(state.db.w()).await?;
     Ok(row.map(|r| r.get::<i64, _>(0)))
+}
+
+/// After a write to an item (a vote, a comment on it, an edit): every page
+/// that shows it, on every app process. A comment also changes the item it
+/// is attached to. Call it after the write commits.
+pub async fn touch(state: &AppState, kind: &Kind, id: i64) {
+    let mut changed = Vec::new();
+    if let Err(e) = item_tags(state, kind, id, &mut changed).await {
+        // Without the containing page, fall back to every page.
+        tracing::warn!(error = %e, kind = kind.name, id, "could not find the pages of an item; all pages are redone");
+        changed.push(crate::pagecache::tags::SITE.to_string());
+    }
+    crate::pagecache::tags::touch(state, &changed).await;
+}
+
+async fn item_tags(state: &AppState, kind: &Kind, id: i64, out: &mut Vec<String>) -> Result<(), sqlx::Error> {
+    use sqlx::Row as _;
+    out.push(crate::pagecache::tags::item(kind.name, id));
+    out.extend(kind.lists.iter().map(|t| t.to_string()));
+    if let Some((prefix, query)) = kind.within {
+        let sql = state.db.sql(kind_sql(kind, query));
+        if let Some(row) = sqlx::query(sql).bind(id).fetch_optional(state.db.w()).await? {
+            out.push(format!("{prefix}:{}", row.try_get::<i64, _>(0)?));
+        }
+    }
+    if kind.name == "comment" {
+        let row = state.db.query("SELECT kind, target_id FROM comments WHERE id = ?").bind(id).fetch_optional(state.db.w()).await?;
+        if let Some(row) = row {
+            let target = crate::db::text(&row, "kind")?;
+            if let Some(target_kind) = self::kind(&target).filter(|k| k.name != "comment") {
+                Box::pin(item_tags(state, target_kind, row.try_get("target_id")?, out)).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// After an item is deleted: its comments and votes go too.

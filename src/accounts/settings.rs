@@ -16,6 +16,7 @@ use super::{password, send_link_email, validate};
 use crate::app::AppState;
 use crate::profiles::avatar;
 use crate::web::error::{AppError, AppResult};
+use crate::pagecache::tags;
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::{self, Member};
 use crate::web::{cookies, rate_limit, FieldErrors};
@@ -99,6 +100,7 @@ async fn save_profile(State(state): State<AppState>, Member(me): Member, page: P
         .bind(me.user.id)
         .execute(state.db.w())
         .await?;
+    tags::touch_member(&state, me.user.id).await;
     Ok(redirect_with_flash(&state, &format!("/u/{}", me.user.username), "success", "Your profile is saved."))
 }
 
@@ -154,6 +156,7 @@ async fn save_avatar(State(state): State<AppState>, Member(me): Member, page: Pa
                 .bind(me.user.id)
                 .execute(state.db.w())
                 .await?;
+            tags::touch_member(&state, me.user.id).await;
             Ok(redirect_with_flash(&state, SETTINGS, "success", "Your picture setting is saved."))
         }
         Some(_) => fail(page, "Choose Gravatar or your uploaded picture.".into()).await,
@@ -242,6 +245,8 @@ async fn delete_account(State(state): State<AppState>, Member(me): Member, page:
     crate::comments::forget_member(&state, me.user.id).await?;
     crate::votes::forget_member(&state, me.user.id).await?;
     store::delete(&state.db, me.user.id).await?;
+    // Their name leaves every page they were on.
+    tags::touch(&state, &[tags::SITE]).await;
     avatar::remove_files(&state, &me.user).await;
     let mut response = redirect_with_flash(&state, "/", "info", "Your account and profile have been deleted.");
     response.headers_mut().append(header::SET_COOKIE, cookies::clear(session::COOKIE, state.config.secure_cookies()));

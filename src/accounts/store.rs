@@ -303,6 +303,9 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<std::collections::HashMap<i6
 /// What pages show of an author beside their content.
 #[derive(Serialize, Clone, Debug)]
 pub struct Author {
+    /// Not shown; names the member's page-cache tag.
+    #[serde(skip)]
+    pub id: i64,
     pub username: String,
     pub display_name: String,
     pub avatar: Avatar,
@@ -313,6 +316,7 @@ pub struct Author {
 impl User {
     pub fn author(&self, config: &Config) -> Author {
         Author {
+            id: self.id,
             username: self.username.clone(),
             display_name: self.name().to_string(),
             avatar: self.avatar(config),

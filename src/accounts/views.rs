@@ -88,6 +88,7 @@ pub async fn signup(
         }
         Err(e) => return Err(e.into()),
     };
+    crate::pagecache::tags::touch_member(&state, id).await;
     if confirm {
         send_confirmation(&state, id, form.username.trim(), form.email.trim()).await?;
         page.render("accounts/signup_done.html", context! { email => form.email.trim() })
@@ -132,7 +133,11 @@ pub async fn confirm(State(state): State<AppState>, page: Page, Path(token): Pat
                 .execute(state.db.w())
                 .await;
             match changed {
-                Ok(_) => Ok("Your new email address is confirmed."),
+                Ok(_) => {
+                    // The Gravatar follows the address.
+                    crate::pagecache::tags::touch_member(&state, claim.user_id).await;
+                    Ok("Your new email address is confirmed.")
+                }
                 Err(e) if is_unique_violation(&e) => Err("Another account now uses that email address, so it was not changed."),
                 Err(e) => return Err(e.into()),
             }

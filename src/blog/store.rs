@@ -293,6 +293,21 @@ pub async fn unpublished(db: &Db, user_id: i64) -> AppResult<Vec<Post>> {
 }
 
 /// Featured posts, newest first, for the home page.
+/// When the next scheduled post (of `member`, or of anyone) falls due:
+/// pages listing posts change by themselves then.
+pub async fn next_due(db: &Db, member: Option<i64>) -> AppResult<Option<i64>> {
+    let row = match member {
+        None => db.query("SELECT MIN(published_at) FROM blog_posts WHERE status = 'scheduled' AND published_at > ?").bind(now()),
+        Some(id) => db
+            .query("SELECT MIN(published_at) FROM blog_posts WHERE user_id = ? AND status = 'scheduled' AND published_at > ?")
+            .bind(id)
+            .bind(now()),
+    }
+    .fetch_one(db.r())
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?)
+}
+
 pub async fn featured(db: &Db, limit: i64) -> AppResult<Vec<Post>> {
     let rows = db
         .query("SELECT * FROM blog_posts WHERE featured = 1 AND status <> 'draft' AND published_at <= ? ORDER BY published_at DESC LIMIT ?")

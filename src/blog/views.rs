@@ -12,6 +12,7 @@ use crate::accounts::store::{self as members, User};
 use crate::app::AppState;
 use crate::comments;
 use crate::db::now;
+use crate::pagecache::tags;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::Member;
@@ -90,6 +91,7 @@ pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<L
         return Err(AppError::NotFound);
     }
     let posts = views(&state, &posts).await?;
+    let page = page.tagged(author_tags(&posts)).tagged([tags::BLOG.to_string()]).changes_at(store::next_due(&state.db, None).await?);
     // Pages keep the order in their links.
     let base = match sort {
         "new" => "/blog".to_string(),
@@ -113,6 +115,7 @@ pub async fn member_blog(State(state): State<AppState>, page: Page, Path(usernam
     let pending = if is_self { store::unpublished(&state.db, author.id).await? } else { Vec::new() };
     let posts = views(&state, &posts).await?;
     let pending = views(&state, &pending).await?;
+    let page = page.tagged([tags::member_blog(author.id), tags::user(author.id)]).changes_at(store::next_due(&state.db, Some(author.id)).await?);
     page.render(
         "blog/member.html",
         context! {
@@ -165,6 +168,10 @@ pub async fn post_page(
     let is_author = viewer.as_ref().is_some_and(|v| v.id == author.id);
     let can_feature = viewer.as_ref().is_some_and(|v| v.is_staff());
     let canonical = format!("{}{}", state.config.public_url(), store::url(&author.username, &post.slug));
+    // Older and newer links change with the author's other posts.
+    let mut shown = vec![tags::item(kind.name, post.id), tags::member_blog(author.id), tags::user(author.id)];
+    comments::store::author_tags(&thread.comments, &mut shown);
+    let page = page.tagged(shown).changes_at(store::next_due(&state.db, Some(author.id)).await?);
     page.render(
         "blog/post.html",
         context! {
@@ -173,6 +180,17 @@ pub async fn post_page(
             is_author => is_author, can_feature => can_feature, canonical => canonical,
         },
     )
+}
+
+/// The page-cache tags of the authors of `posts`.
+fn author_tags(posts: &[PostView]) -> Vec<String> {
+    posts.iter().map(|p| tags::user(p.author.id)).collect()
+}
+
+/// After a post is written, edited, deleted or (un)featured: the blog's
+/// lists and feeds, the author's blog, the post's page, the home page.
+async fn touch_post(state: &AppState, author: i64, post: i64) {
+    tags::touch(state, &[tags::BLOG.to_string(), tags::member_blog(author), tags::item("blog_post", post)]).await;
 }
 
 fn split_neighbours(mut views: Vec<PostView>, has_older: bool) -> (Option<PostView>, Option<PostView>) {
@@ -267,6 +285,7 @@ pub async fn create(State(state): State<AppState>, Member(me): Member, page: Pag
     };
     draft.slug = store::free_slug(&state.db, me.user.id, &draft.slug, None).await?;
     let id = store::create(&state.db, me.user.id, &draft).await?;
+    touch_post(&state, me.user.id, id).await;
     let url = store::url(&me.user.username, &draft.slug);
     let text = match draft.status {
         "draft" => "Draft saved. Only you can see it.",
@@ -327,6 +346,7 @@ pub async fn update(
         store::free_slug(&state.db, me.user.id, &draft.slug, Some(post.id)).await?
     };
     store::update(&state.db, &post, &draft).await?;
+    touch_post(&state, me.user.id, post.id).await;
     Ok(redirect_with_flash(&state, &store::url(&me.user.username, &draft.slug), "success", "Your post is saved."))
 }
 
@@ -334,6 +354,7 @@ pub async fn delete(State(state): State<AppState>, Member(me): Member, Path((use
     let post = own(&state, &me.user, &username, &slug).await?;
     state.db.query("DELETE FROM blog_posts WHERE id = ?").bind(post.id).execute(state.db.w()).await?;
     crate::content::remove_attachments(&state, "blog_post", post.id).await?;
+    touch_post(&state, me.user.id, post.id).await;
     Ok(redirect_with_flash(&state, &format!("/blog/{}", me.user.username), "success", "Your post is deleted."))
 }
 
@@ -356,6 +377,7 @@ pub async fn feature(
     let (post, author, _) = find(&state, &username, &slug, None).await?;
     let featured = form.featured == "1";
     state.db.query("UPDATE blog_posts SET featured = ? WHERE id = ?").bind(featured as i64).bind(post.id).execute(state.db.w()).await?;
+    touch_post(&state, author.id, post.id).await;
     members::audit(&state.db, me.user.id, if featured { "blog.feature" } else { "blog.unfeature" }, "blog_post", post.id, &post.title).await?;
     let text = if featured { "Featured on the home page." } else { "No longer featured." };
     Ok(redirect_with_flash(&state, &store::url(&author.username, &post.slug), "success", text))

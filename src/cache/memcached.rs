@@ -28,6 +28,8 @@ struct Inner {
 
 enum Cmd<'a> {
     Get(&'a str),
+    /// Several keys on one server.
+    GetMany(&'a [String]),
     Set(&'a str, &'a [u8], u64),
     Add(&'a str, &'a [u8], u64),
     Delete(&'a str),
@@ -37,6 +39,7 @@ enum Cmd<'a> {
 
 enum Reply {
     Value(Option<Bytes>),
+    Values(Vec<(String, Bytes)>),
     Stored(bool),
     Done,
     Count(Option<u64>),
@@ -71,6 +74,41 @@ impl Memcached {
                 None
             }
         }
+    }
+
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+        let ns = &self.inner.common.settings.namespace;
+        let wire: Vec<String> = keys.iter().map(|k| wire_key(ns, k)).collect();
+        let mut by_node: Vec<Vec<String>> = vec![Vec::new(); self.inner.nodes.len()];
+        for k in &wire {
+            by_node[self.node_for(k)].push(k.clone());
+        }
+        let mut found = std::collections::HashMap::new();
+        for (n, keys) in by_node.iter().enumerate().filter(|(_, k)| !k.is_empty()) {
+            match self.exec(n, &Cmd::GetMany(keys), false).await {
+                Ok(Reply::Values(values)) => found.extend(values),
+                Ok(_) => {}
+                Err(e) => self.inner.common.error(&e),
+            }
+        }
+        wire.iter().map(|k| found.get(k).cloned()).collect()
+    }
+
+    pub async fn add(&self, key: &str, value: Bytes, ttl: Duration) -> bool {
+        let key = wire_key(&self.inner.common.settings.namespace, key);
+        let n = self.node_for(&key);
+        match self.exec(n, &Cmd::Add(&key, &value, exptime(ttl)), false).await {
+            Ok(Reply::Stored(stored)) => stored,
+            Ok(_) => false,
+            Err(e) => {
+                self.inner.common.error(&e);
+                false
+            }
+        }
+    }
+
+    pub fn settled(&self) -> bool {
+        self.inner.nodes.iter().all(Node::settled)
     }
 
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) {
@@ -187,6 +225,10 @@ async fn call(conn: &mut Conn, cmd: &Cmd<'_>) -> Result<Reply, Fail> {
             req.extend_from_slice(format!("get {k}\r\n").as_bytes());
             false
         }
+        Cmd::GetMany(keys) => {
+            req.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+            false
+        }
         Cmd::Set(k, v, exp) | Cmd::Add(k, v, exp) => {
             let verb = if matches!(cmd, Cmd::Set(..)) { "set" } else { "add" };
             req.reserve(v.len() + 2);
@@ -220,17 +262,22 @@ async fn call(conn: &mut Conn, cmd: &Cmd<'_>) -> Result<Reply, Fail> {
     Ok(match cmd {
         Cmd::Get(_) if line == b"END" => Reply::Value(None),
         Cmd::Get(_) => {
-            // VALUE <key> <flags> <bytes> [<cas>]
-            let mut parts = line.split(|&b| b == b' ');
-            if parts.next() != Some(b"VALUE") {
-                return Err(unexpected());
-            }
-            let len: usize = net::parse_num(parts.nth(2).ok_or_else(unexpected)?)?;
+            let (_, len) = value_header(&line)?;
             let value = read_block(conn, len).await?;
             if read_line(conn).await? != b"END" {
                 return Err(Fail::Protocol("no END after a value".into()));
             }
             Reply::Value(Some(value))
+        }
+        Cmd::GetMany(_) => {
+            let mut values = Vec::new();
+            let mut line = line;
+            while line != b"END" {
+                let (key, len) = value_header(&line)?;
+                values.push((key, read_block(conn, len).await?));
+                line = read_line(conn).await?;
+            }
+            Reply::Values(values)
         }
         Cmd::Set(..) | Cmd::Add(..) => match &line[..] {
             b"STORED" => Reply::Stored(true),
@@ -246,6 +293,18 @@ async fn call(conn: &mut Conn, cmd: &Cmd<'_>) -> Result<Reply, Fail> {
         Cmd::Version if line.starts_with(b"VERSION") => Reply::Done,
         Cmd::Version => return Err(unexpected()),
     })
+}
+
+/// The key and length of a `VALUE <key> <flags> <bytes> [<cas>]` line.
+fn value_header(line: &[u8]) -> Result<(String, usize), Fail> {
+    let unexpected = || Fail::Protocol(String::from_utf8_lossy(line).into_owned());
+    let mut parts = line.split(|&b| b == b' ');
+    if parts.next() != Some(b"VALUE") {
+        return Err(unexpected());
+    }
+    let key = String::from_utf8(parts.next().ok_or_else(unexpected)?.to_vec()).map_err(|_| unexpected())?;
+    let len: usize = net::parse_num(parts.nth(1).ok_or_else(unexpected)?)?;
+    Ok((key, len))
 }
 
 /// Whole seconds, rounded up and at least 1 (0 would mean "never expires");

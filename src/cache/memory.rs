@@ -53,6 +53,23 @@ impl MemoryCache {
         self.inner.get(key).await.map(|e| e.value)
     }
 
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await);
+        }
+        values
+    }
+
+    pub async fn add(&self, key: &str, value: Bytes, ttl: Duration) -> bool {
+        let entry = self
+            .inner
+            .entry(key.to_string())
+            .or_insert_with(async move { Entry { value, ttl, expires: Instant::now() + ttl } })
+            .await;
+        entry.is_fresh()
+    }
+
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) {
         let entry = Entry { value, ttl, expires: Instant::now() + ttl };
         self.inner.insert(key.to_string(), entry).await;

@@ -113,6 +113,43 @@ impl Cache {
         value
     }
 
+    /// Several keys at once, in the order asked: one round trip per server.
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let values = match self {
+            Cache::Memory(c) => c.get_many(keys).await,
+            Cache::Memcached(c) => c.get_many(keys).await,
+            Cache::Redis(c) => c.get_many(keys).await,
+        };
+        let found = values.iter().filter(|v| v.is_some()).count() as u64;
+        self.counters().hits.fetch_add(found, Ordering::Relaxed);
+        self.counters().misses.fetch_add(values.len() as u64 - found, Ordering::Relaxed);
+        values
+    }
+
+    /// Stores `value` only if `key` holds nothing yet; true if it was
+    /// stored. False too when the server could not be reached.
+    pub async fn add(&self, key: &str, value: Bytes, ttl: Duration) -> bool {
+        match self {
+            Cache::Memory(c) => c.add(key, value, ttl).await,
+            Cache::Memcached(c) => c.add(key, value, ttl).await,
+            Cache::Redis(c) => c.add(key, value, ttl).await,
+        }
+    }
+
+    /// False while deletes missed during an outage are still to be replayed:
+    /// until then an entry may be stale, so nothing should be served from it
+    /// that must be exact.
+    pub fn settled(&self) -> bool {
+        match self {
+            Cache::Memory(_) => true,
+            Cache::Memcached(c) => c.settled(),
+            Cache::Redis(c) => c.settled(),
+        }
+    }
+
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) {
         match self {
             Cache::Memory(c) => c.set(key, value, ttl).await,

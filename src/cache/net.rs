@@ -352,6 +352,11 @@ impl Node {
         Some(keys)
     }
 
+    /// No missed delete is waiting to be replayed.
+    pub fn settled(&self) -> bool {
+        !self.has_stale.load(Ordering::Acquire) && !self.replaying.load(Ordering::Acquire)
+    }
+
     pub fn end_replay(&self, leftover: Vec<String>) {
         for key in leftover {
             self.remember_stale(key);

@@ -32,6 +32,8 @@ enum Reply {
     Status(Vec<u8>),
     Int(i64),
     Bulk(Option<Bytes>),
+    /// An array of bulk strings (MGET).
+    Array(Vec<Option<Bytes>>),
 }
 
 impl Redis {
@@ -79,6 +81,40 @@ impl Redis {
                 None
             }
         }
+    }
+
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+        let wire: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        let mut args: Vec<&[u8]> = vec![b"MGET"];
+        args.extend(wire.iter().map(|k| k.as_bytes()));
+        match self.exec(&args, false).await {
+            Ok(Reply::Array(values)) if values.len() == keys.len() => values,
+            Ok(_) => {
+                self.inner.common.error(&Fail::Protocol("MGET answered with the wrong shape".into()));
+                vec![None; keys.len()]
+            }
+            Err(e) => {
+                self.inner.common.error(&e);
+                vec![None; keys.len()]
+            }
+        }
+    }
+
+    pub async fn add(&self, key: &str, value: Bytes, ttl: Duration) -> bool {
+        let key = self.key(key);
+        let ms = ttl.as_millis().max(1).to_string();
+        match self.exec(&[b"SET", key.as_bytes(), &value, b"PX", ms.as_bytes(), b"NX"], false).await {
+            Ok(Reply::Status(s)) => s == b"OK",
+            Ok(_) => false,
+            Err(e) => {
+                self.inner.common.error(&e);
+                false
+            }
+        }
+    }
+
+    pub fn settled(&self) -> bool {
+        self.inner.node.settled()
     }
 
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) {
@@ -202,11 +238,28 @@ async fn call(conn: &mut Conn, args: &[&[u8]]) -> Result<Reply, Fail> {
         b'+' => Ok(Reply::Status(rest.to_vec())),
         b'-' => Err(Fail::Server(String::from_utf8_lossy(rest).into_owned())),
         b':' => Ok(Reply::Int(parse_num(rest)?)),
-        b'$' => match parse_num::<i64>(rest)? {
-            -1 => Ok(Reply::Bulk(None)),
-            n if n >= 0 => Ok(Reply::Bulk(Some(read_block(conn, n as usize).await?))),
-            n => Err(Fail::Protocol(format!("bulk length {n}"))),
-        },
+        b'$' => Ok(Reply::Bulk(bulk(conn, rest).await?)),
+        b'*' => {
+            let n: usize = parse_num(rest)?;
+            let mut items = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let line = read_line(conn).await?;
+                match line.split_first() {
+                    Some((b'$', rest)) => items.push(bulk(conn, rest).await?),
+                    _ => return Err(Fail::Protocol(String::from_utf8_lossy(&line).into_owned())),
+                }
+            }
+            Ok(Reply::Array(items))
+        }
         _ => Err(Fail::Protocol(String::from_utf8_lossy(&line).into_owned())),
+    }
+}
+
+/// The rest of a bulk string whose `$<len>` header was `len`.
+async fn bulk(conn: &mut Conn, len: &[u8]) -> Result<Option<Bytes>, Fail> {
+    match parse_num::<i64>(len)? {
+        -1 => Ok(None),
+        n if n >= 0 => Ok(Some(read_block(conn, n as usize).await?)),
+        n => Err(Fail::Protocol(format!("bulk length {n}"))),
     }
 }

@@ -191,6 +191,54 @@ async fn two_processes_share_entries(base: &str) {
     assert_eq!(stranger.get("page").await, None);
 }
 
+async fn get_many_answers_in_order(base: &str) {
+    let (c, _, _) = open(base);
+    c.set("m1", b("one"), MINUTE).await;
+    c.set("m3", Bytes::from_static(b"\r\nEND\r\n\x00"), MINUTE).await;
+    let keys: Vec<String> = ["m1", "m2", "m3", "m1"].iter().map(|k| k.to_string()).collect();
+    let got = c.get_many(&keys).await;
+    assert_eq!(
+        got,
+        vec![Some(b("one")), None, Some(Bytes::from_static(b"\r\nEND\r\n\x00")), Some(b("one"))],
+        "{}",
+        c.kind()
+    );
+    assert_eq!(c.get_many(&[]).await, Vec::<Option<Bytes>>::new());
+    // Many keys in one request (memcached's line, Redis's array).
+    let many: Vec<String> = (0..300).map(|i| format!("many-{i}")).collect();
+    for k in many.iter().step_by(3) {
+        c.set(k, b(k), MINUTE).await;
+    }
+    let got = c.get_many(&many).await;
+    for (i, (k, v)) in many.iter().zip(&got).enumerate() {
+        let expected = (i % 3 == 0).then(|| b(k));
+        assert_eq!(v, &expected, "{} {k}", c.kind());
+    }
+    assert_eq!(c.stats().errors, 0);
+}
+
+async fn add_stores_only_once(base: &str) {
+    let (c, _, _) = open(base);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { (c.add("once", b(&format!("v{i}")), MINUTE).await, i) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (stored, i) = t.await.unwrap();
+        if stored {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{}: add stored {} times", c.kind(), winners.len());
+    assert_eq!(c.get("once").await, Some(b(&format!("v{}", winners[0]))));
+    assert!(c.settled());
+    c.delete("once").await;
+    assert!(c.add("once", b("again"), MINUTE).await, "{}: add after delete", c.kind());
+}
+
 async fn ping_and_kind(base: &str) {
     let (c, _, _) = open(base);
     let expected = match base.split("://").next().unwrap() {
@@ -233,6 +281,8 @@ macro_rules! full_suite {
                 counters_reset_after_their_window,
                 long_and_odd_keys,
                 two_processes_share_entries,
+                get_many_answers_in_order,
+                add_stores_only_once,
                 ping_and_kind,
             ]
         );
@@ -490,13 +540,14 @@ async fn missed_invalidation_is_replayed(base: &str) {
     proxy.cut();
     cut_off.delete("page").await;
     assert_eq!(direct.get("page").await, Some(b("v1")), "the delete should not have arrived yet");
+    assert!(!cut_off.settled(), "a missed delete leaves the cache unsettled");
     proxy.open.store(true, Ordering::SeqCst);
 
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         // Any answered operation lets the replay go out.
         let _ = cut_off.get("anything").await;
-        if direct.get("page").await.is_none() {
+        if direct.get("page").await.is_none() && cut_off.settled() {
             break;
         }
         assert!(Instant::now() < deadline, "the missed delete was never replayed");

@@ -113,6 +113,7 @@ pub async fn create(state: &AppState, kind: &Kind, target_id: i64, user_id: i64,
     let count = "UPDATE {table} SET comment_count = comment_count + 1 WHERE id = ?";
     sqlx::query(db.sql(kind_sql(kind, count))).bind(target_id).execute(&mut *tx).await?;
     tx.commit().await?;
+    crate::content::touch(state, kind, target_id).await;
     Ok(id)
 }
 
@@ -131,6 +132,7 @@ pub async fn hide(state: &AppState, kind: &Kind, comment: &Comment, status: i64)
         sqlx::query(db.sql(kind_sql(kind, count))).bind(comment.target_id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    crate::content::touch(state, kind, comment.target_id).await;
     Ok(())
 }
 
@@ -201,6 +203,14 @@ pub struct CommentView {
     /// Replies exist below what is shown: link to the comment's own page.
     pub more: bool,
     pub replies: Vec<CommentView>,
+}
+
+/// The page-cache tags of everyone who wrote in `comments`, replies included.
+pub fn author_tags(comments: &[CommentView], out: &mut Vec<String>) {
+    for c in comments {
+        out.extend(c.author.as_ref().map(|a| crate::pagecache::tags::user(a.id)));
+        author_tags(&c.replies, out);
+    }
 }
 
 #[derive(Serialize, Debug)]

@@ -125,7 +125,9 @@ pub async fn permalink(State(state): State<AppState>, page: Page, Path(id): Path
     let target = kind.permalink(comment.target_id);
     let (parent, target_id) = (comment.parent_id, comment.target_id);
     let views = store::subtree(&state, comment, viewer.as_ref()).await?;
-    page.render(
+    let mut shown = vec![crate::pagecache::tags::item(kind.name, target_id)];
+    store::author_tags(&views, &mut shown);
+    page.tagged(shown).render(
         "comments/permalink.html",
         context! { comments => views, target => target, parent => parent, kind => kind.name, target_id => target_id },
     )
@@ -176,6 +178,7 @@ pub async fn edit(State(state): State<AppState>, Member(me): Member, page: Page,
         .bind(id)
         .execute(state.db.w())
         .await?;
+    content::touch(&state, kind, comment.target_id).await;
     Ok(Redirect::to(&back).into_response())
 }
 

@@ -154,6 +154,8 @@ async fn finish(
         }
         Err(e) => return Err(e.into()),
     };
+    // The forums' structure shows on every forum page and in navigation.
+    crate::pagecache::tags::touch(state, &[crate::pagecache::tags::SITE]).await;
     audit(&state.db, me.id, &format!("forum.{kind}.save"), kind, id, name).await?;
     Ok(redirect_with_flash(state, MANAGE, "success", &format!("{name} is saved.")))
 }

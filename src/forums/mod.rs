@@ -61,6 +61,16 @@ pub fn router() -> Router<AppState> {
         .route("/forums/{slug}/new", get(posting::new_topic_page).post(posting::new_topic))
 }
 
+/// After a post is written, edited or deleted: its topic's pages, its
+/// forum's list, the forum index, and the author's card (post count) on
+/// every page that shows it.
+pub async fn touch_post(state: &AppState, topic_id: i64, forum_id: i64, author: Option<i64>) {
+    use crate::pagecache::tags;
+    let mut changed = vec![tags::topic(topic_id), tags::forum(forum_id), tags::FORUMS.to_string()];
+    changed.extend(author.map(tags::user));
+    tags::touch(state, &changed).await;
+}
+
 /// Words a forum or category slug cannot be: the forums' own paths.
 pub const RESERVED_SLUGS: &[&str] = &["t", "p", "read", "settings", "log", "manage", "unsubscribe", "new"];
 

@@ -58,11 +58,14 @@ pub async fn moderate(State(state): State<AppState>, Member(me): Member, Path(pa
             if write::delete_topic(&state.db, topic.id).await?.is_err() {
                 return Err(AppError::NotFound);
             }
+            crate::pagecache::tags::touch(&state, &[crate::pagecache::tags::SITE]).await;
             audit(&state.db, me.user.id, "forum.topic.delete", "forum_topic", topic.id, &topic.title).await?;
             return Ok(redirect_with_flash(&state, &format!("/forums/{}", forum.slug), "success", "The topic is deleted."));
         }
         _ => return Err(AppError::BadRequest("Unknown moderation action.".into())),
     };
+    // Moderation is rare and moves things between pages: every page is redone.
+    crate::pagecache::tags::touch(&state, &[crate::pagecache::tags::SITE]).await;
     let action = format!("forum.topic.{}", form.action);
     audit(&state.db, me.user.id, &action, "forum_topic", topic.id, &detail).await?;
     Ok(redirect_with_flash(&state, &topic.path(), "success", &message))
@@ -103,6 +106,7 @@ pub async fn split(State(state): State<AppState>, Member(me): Member, Path(param
         }
         Err(_) => return Err(AppError::NotFound),
     };
+    crate::pagecache::tags::touch(&state, &[crate::pagecache::tags::SITE]).await;
     let detail = format!("{} posts from {} to {}", posts.len(), topic.title, super::clean_title(title));
     audit(&state.db, me.user.id, "forum.topic.split", "forum_topic", new_topic, &detail).await?;
     Ok(redirect_with_flash(&state, &format!("/forums/t/{new_topic}"), "success", "The posts are split into this new topic."))

@@ -104,6 +104,7 @@ pub async fn new_topic(
     }
     let post = new_post(&state, &me.user, &form.body).await?;
     let (topic_id, _) = write::create_topic(&state.db, &forum, &form.title, post).await?;
+    super::touch_post(&state, topic_id, forum.id, Some(me.user.id)).await;
     let topic = store::topic_by_id(&state.db, topic_id).await?.ok_or(AppError::NotFound)?;
     Ok(Redirect::to(&topic.path()).into_response())
 }
@@ -142,6 +143,7 @@ pub async fn reply(
         Err(Refused::Locked) => return Err(AppError::forbidden(LOCKED)),
         Err(_) => return Err(AppError::NotFound),
     };
+    super::touch_post(&state, topic.id, forum.id, Some(me.user.id)).await;
     super::subscriptions::notify(&state, &topic, &me.user, post_id, number, &form.body);
     Ok(Redirect::to(&topic_page_path(&topic, page_of(number), Some(post_id))).into_response())
 }
@@ -196,7 +198,7 @@ pub async fn edit(
     Path(param): Path<String>,
     Form(form): Form<EditForm>,
 ) -> AppResult<Response> {
-    let (post, topic, _) = changeable_post(&state, &param, &me.user).await?;
+    let (post, topic, forum) = changeable_post(&state, &param, &me.user).await?;
     let mut errors = FieldErrors::new();
     // Only an opening post carries the topic's title.
     let title = form.title.as_deref().filter(|_| post.number == 1);
@@ -212,6 +214,7 @@ pub async fn edit(
     if write::edit_post(&state.db, post.id, &form.body, title, me.user.id, now()).await?.is_err() {
         return Err(AppError::NotFound);
     }
+    super::touch_post(&state, topic.id, forum.id, None).await;
     if post.user_id != Some(me.user.id) {
         audit(&state.db, me.user.id, "forum.post.edit", "forum_post", post.id, &topic.title).await?;
     }
@@ -224,6 +227,7 @@ pub async fn delete(State(state): State<AppState>, Member(me): Member, Path(para
         Ok(gone) => gone,
         Err(_) => return Err(AppError::NotFound),
     };
+    super::touch_post(&state, topic.id, forum.id, post.user_id).await;
     audit(&state.db, me.user.id, "forum.post.delete", "forum_post", post.id, &topic.title).await?;
     if topic_gone {
         return Ok(redirect_with_flash(&state, &format!("/forums/{}", forum.slug), "success", "The post and its topic are deleted."));

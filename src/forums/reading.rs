@@ -46,5 +46,7 @@ pub async fn save_settings(State(state): State<AppState>, Member(me): Member, pa
         return render(page, StatusCode::UNPROCESSABLE_ENTITY, values, errors);
     }
     write::save_member_settings(&state.db, me.user.id, form.signature.trim(), auto_subscribe).await?;
+    // The signature is on every post of theirs.
+    crate::pagecache::tags::touch(&state, &[crate::pagecache::tags::user(me.user.id)]).await;
     Ok(redirect_with_flash(&state, "/forums/settings", "success", "Your forum settings are saved."))
 }

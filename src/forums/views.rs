@@ -14,6 +14,7 @@ use crate::accounts::store::{Avatar, User};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::web::error::{AppError, AppResult};
+use crate::pagecache::tags;
 use crate::web::page::Page;
 
 /// A member as the forums show them: name, avatar, badges.
@@ -148,7 +149,8 @@ pub async fn index(State(state): State<AppState>, page: Page) -> AppResult<Respo
             categories.push(context! { name => category.name, slug => category.slug, description => category.description, forums => forums });
         }
     }
-    let page = if viewer.is_some() { page.with_csrf() } else { page };
+    let posters = summaries.iter().filter_map(|s| s.last_poster.as_ref().map(|u| tags::user(u.id)));
+    let page = if viewer.is_some() { page.with_csrf() } else { page.tagged(posters).tagged([tags::FORUMS.to_string()]) };
     page.render("forums/index.html", context! { categories => categories })
 }
 
@@ -275,7 +277,12 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
     let rows = |list: &[TopicSummary]| list.iter().map(|s| topic_row(&state, s, member, since)).collect::<Vec<_>>();
     let may_post = viewer.as_ref().is_some_and(|u| can_post(&forum, u));
     let first_page = cursor == Cursor::First;
-    let page = if member { page.with_csrf() } else { page };
+    let page = if member {
+        page.with_csrf()
+    } else {
+        let people = stickies.iter().chain(&topics).flat_map(|s| [&s.author, &s.last_poster]).flatten().map(|u| tags::user(u.id));
+        page.tagged(people).tagged([tags::forum(forum.id)])
+    };
     page.render(
         "forums/forum.html",
         context! {
@@ -316,8 +323,9 @@ pub async fn topic(State(state): State<AppState>, page: Page, Path(param): Path<
     if slug.is_some_and(|s| s != topic.slug) {
         return Ok(Redirect::permanent(&topic_page_path(&topic, number, None)).into_response());
     }
-    write::count_view(&state.db, topic.id).await?;
-    topic.view_count += 1;
+    state.views.count("forum_topics", topic.id);
+    // Views not yet written show already, this one included.
+    topic.view_count += state.views.pending("forum_topics", topic.id);
     let mut body = String::new();
     if let Some(user) = &viewer {
         let last_shown = (number * POSTS_PER_PAGE).min(topic.last_number);
@@ -422,7 +430,12 @@ pub async fn render_topic(state: &AppState, page: Page, topic: &Topic, forum: &F
         ),
         None => (false, false),
     };
-    let page = if viewer.is_some() { page.with_csrf() } else { page };
+    let page = if viewer.is_some() {
+        page.with_csrf()
+    } else {
+        let authors = posts.iter().filter_map(|p| p.author.as_ref().map(|u| tags::user(u.id)));
+        page.tagged(authors).tagged([tags::topic(topic.id)]).counting_view("forum_topics", topic.id)
+    };
     page.render_status(
         status,
         "forums/topic.html",

@@ -496,11 +496,6 @@ async fn refresh_latest(db: &Db, conn: &mut AnyConnection, forum_id: i64) -> Res
 }
 
 /// A view: one row update, no read.
-pub async fn count_view(db: &Db, topic_id: i64) -> Result<(), sqlx::Error> {
-    db.query("UPDATE forum_topics SET view_count = view_count + 1 WHERE id = ?").bind(topic_id).execute(db.w()).await?;
-    Ok(())
-}
-
 /// What categories and forums have in common.
 pub struct Named<'a> {
     pub name: &'a str,

@@ -36,6 +36,7 @@ pub async fn replace(state: &AppState, user: &User, upload: Vec<u8>) -> Result<R
         .bind(user.id)
         .execute(state.db.w())
         .await?;
+    crate::pagecache::tags::touch_member(state, user.id).await;
     if let Some(old) = user.avatar_key.as_deref().filter(|old| *old != key) {
         remove_sizes(state, user.id, old).await;
     }

@@ -31,6 +31,7 @@ async fn profile(State(state): State<AppState>, page: Page, Path(username): Path
         return Err(AppError::NotFound);
     }
     let is_self = viewer.is_some_and(|v| v.id == user.id);
+    let page = page.tagged([crate::pagecache::tags::user(user.id)]);
     page.render("profiles/profile.html", context! { profile => user.profile(&state.config), is_self => is_self })
 }
 
@@ -53,7 +54,7 @@ async fn members(State(state): State<AppState>, page: Page, Query(q): Query<Page
         return Err(AppError::NotFound);
     }
     let members: Vec<_> = users.iter().map(|u| u.profile(&state.config)).collect();
-    page.render(
+    page.tagged([crate::pagecache::tags::MEMBERS.to_string()]).render(
         "members.html",
         context! { members => members, page => number, has_next => has_next, has_prev => number > 1 },
     )
@@ -96,6 +97,8 @@ async fn set_active(
     if !active {
         session::end_all(&state, user.id, None).await?;
     }
+    // Their content is hidden, or shown again, on every page.
+    crate::pagecache::tags::touch(&state, &[crate::pagecache::tags::SITE]).await;
     let action = if active { "member.reactivate" } else { "member.deactivate" };
     store::audit(&state.db, me.user.id, action, "user", user.id, &user.username).await?;
     let text = if active { format!("{} can log in again.", user.username) } else { format!("{} is deactivated and logged out.", user.username) };

@@ -90,12 +90,14 @@ pub async fn cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i
     }
     // A deadlock or serialization failure between two racing votes is retried.
     let mut attempt = 0;
-    loop {
+    let tally = loop {
         match try_cast(state, kind, id, user_id, value).await {
             Err(e) if attempt < 5 && retryable(&e) => attempt += 1,
-            result => return Ok(result?),
+            result => break result?,
         }
-    }
+    };
+    content::touch(state, kind, id).await;
+    Ok(tally)
 }
 
 async fn try_cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i64) -> Result<Tally, sqlx::Error> {

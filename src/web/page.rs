@@ -13,11 +13,12 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::crypto;
+use crate::pagecache::{tags, PageTags};
 use crate::web::error::AppResult;
 use crate::web::session::Session;
 use crate::web::{cookies, csrf};
 
-const FLASH_COOKIE: &str = "coterie_flash";
+pub const FLASH_COOKIE: &str = "coterie_flash";
 
 #[derive(Serialize, Clone)]
 pub struct Flash {
@@ -32,6 +33,10 @@ pub struct Page {
     flash: Option<Flash>,
     visitor_csrf: Option<String>,
     with_csrf: bool,
+    /// What the page shows, for the page cache (empty: never cached).
+    tags: Vec<String>,
+    until: Option<i64>,
+    views: Option<(&'static str, i64)>,
 }
 
 impl FromRequestParts<AppState> for Page {
@@ -46,6 +51,9 @@ impl FromRequestParts<AppState> for Page {
             flash,
             visitor_csrf: cookies::get(&parts.headers, csrf::COOKIE).map(str::to_string),
             with_csrf: false,
+            tags: Vec::new(),
+            until: None,
+            views: None,
         })
     }
 }
@@ -54,6 +62,28 @@ impl Page {
     /// This page carries a form: give it a CSRF token.
     pub fn with_csrf(mut self) -> Page {
         self.with_csrf = true;
+        self
+    }
+
+    /// The page shows these (see `pagecache::tags`): a visitor's copy may be
+    /// served from the page cache until a write touches one of them.
+    pub fn tagged(mut self, tags: impl IntoIterator<Item = String>) -> Page {
+        self.tags.extend(tags);
+        self
+    }
+
+    /// The page changes by itself at this Unix time (a scheduled post falls due).
+    pub fn changes_at(mut self, at: Option<i64>) -> Page {
+        self.until = match (self.until, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+
+    /// Showing this page from the cache counts a view of this row.
+    pub fn counting_view(mut self, table: &'static str, id: i64) -> Page {
+        self.views = Some((table, id));
         self
     }
 
@@ -90,6 +120,13 @@ impl Page {
         };
         let html = self.state.templates.render(template, context! { ..extra, ..base })?;
         let mut response = (status, Html(html)).into_response();
+        if !personal && status == StatusCode::OK && !self.tags.is_empty() {
+            let mut tags = self.tags;
+            tags.push(tags::SITE.to_string());
+            tags.sort_unstable();
+            tags.dedup();
+            response.extensions_mut().insert(PageTags { tags, until: self.until, views: self.views });
+        }
         let headers = response.headers_mut();
         // Pages for one person are never stored anywhere; the rest revalidate.
         let cache = if personal { "private, no-store" } else { "no-cache" };

@@ -1,0 +1,352 @@
+//! The anonymous page cache through the real router: what is cached and
+//! what never is, exact invalidation after every kind of write (in one
+//! process, and across two processes sharing memcached or Redis),
+//! conditional requests, stampede protection, and a cache that is down.
+
+mod common;
+
+use common::{Backend, Page, TestApp};
+use reqwest::{Client, StatusCode};
+
+const PW: &str = "velvet-harbor-lantern-91";
+
+backend_tests!(
+    visitors_get_cached_pages_and_members_never_do,
+    every_write_kind_shows_at_once_to_visitors,
+    conditional_requests_and_compression,
+    a_cold_page_under_a_crowd_is_rendered_once,
+    a_scheduled_post_appears_when_due_on_cached_lists,
+);
+
+/// A forum, a topic by ava and a published blog post by ava.
+struct Site {
+    app: TestApp,
+    ava: Client,
+    ben: Client,
+    topic: String,
+}
+
+async fn site(app: TestApp) -> Site {
+    let db = &app.state.db;
+    for (name, role) in [("ava", "member"), ("ben", "member"), ("nina", "moderator")] {
+        app.member(name, PW, role).await;
+    }
+    let category = db
+        .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES ('Talk', 'talk', '', 1, 0)")
+        .run(db.w())
+        .await
+        .unwrap();
+    db.insert("INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) VALUES (?, 'General', 'general', '', 0, 'public', 0)")
+        .bind(category)
+        .run(db.w())
+        .await
+        .unwrap();
+    let (ava, ben) = (logged_in(&app, "ava").await, logged_in(&app, "ben").await);
+    let made = app
+        .post_with(&ava, "/forums/general/new", "/forums/general/new", &[("title", "Linen care"), ("body", "Cold wash, line dry.")])
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let topic = made.location().to_string();
+    let post = app.post_with(&ava, "/blog/new", "/blog/new", &[("title", "Capsule notes"), ("body", "Ten pieces."), ("action", "publish")]).await;
+    assert_eq!(post.status, StatusCode::SEE_OTHER, "{}", post.text);
+    Site { app, ava, ben, topic }
+}
+
+async fn logged_in(app: &TestApp, name: &str) -> Client {
+    let client = common::client();
+    assert_eq!(app.login_with(&client, name, PW).await.status, StatusCode::SEE_OTHER);
+    client
+}
+
+/// A visitor's view of `path`, from a client with no cookies at all.
+async fn visit(app: &TestApp, path: &str) -> Page {
+    app.get_with(&reqwest::Client::new(), path).await
+}
+
+/// Visits twice, so the second answer comes from the cache, and checks it did.
+async fn cached(app: &TestApp, path: &str) -> Page {
+    visit(app, path).await;
+    let page = visit(app, path).await;
+    assert_eq!(page.status, StatusCode::OK, "{path}");
+    assert_eq!(page.header("x-cache"), "HIT", "{path} was not served from the cache");
+    page
+}
+
+fn pages(app: &TestApp) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &app.state.pages.stats;
+    (s.hits.load(Relaxed), s.stored.load(Relaxed))
+}
+
+/// The first score on the page.
+fn score(p: &Page) -> Option<String> {
+    p.text.split("class=\"score\"").nth(1).and_then(|r| r.split(['>', '<']).nth(1)).map(str::to_string)
+}
+
+async fn visitors_get_cached_pages_and_members_never_do(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let app = &s.app;
+    for path in ["/", "/forums", "/forums/general", s.topic.as_str(), "/blog", "/blog/ava", "/blog/ava/capsule-notes", "/u/ava", "/members"] {
+        let first = visit(app, path).await;
+        assert_eq!(first.status, StatusCode::OK, "{path}");
+        assert_eq!(first.header("x-cache"), "MISS", "{path}");
+        let page = cached(app, path).await;
+        assert_eq!(page.header("cache-control"), "no-cache", "{path}");
+        assert_eq!(page.header("vary"), "Accept-Encoding, Cookie", "{path}");
+        assert!(page.header("etag").starts_with('"'), "{path}");
+        assert!(page.headers.get("set-cookie").is_none(), "{path} set a cookie from the cache");
+        assert!(!page.text.contains("csrf_token"), "{path} carries a CSRF token");
+        assert!(page.header("content-security-policy").contains("default-src"), "{path} lost its security headers");
+        assert_eq!(first.text, page.text, "{path}");
+    }
+    // A member sees their own page, never the visitors' copy, and it is stored nowhere.
+    let (hits, stored) = pages(app);
+    for path in ["/", "/forums", s.topic.as_str(), "/blog/ava/capsule-notes", "/u/ava"] {
+        let page = app.get_with(&s.ava, path).await;
+        assert_eq!(page.header("cache-control"), "private, no-store", "{path}");
+        assert!(page.headers.get("x-cache").is_none(), "{path}");
+        assert!(page.text.contains("csrf_token"), "{path} is the member's own page");
+    }
+    assert_eq!(pages(app), (hits, stored), "a member's request touched the page cache");
+    // Any session cookie, even one that is no longer good, passes the cache by.
+    let stale = reqwest::Client::new()
+        .get(app.url(&s.topic))
+        .header("cookie", "coterie_session=not-a-real-session")
+        .send()
+        .await
+        .unwrap();
+    assert!(stale.headers().get("x-cache").is_none());
+    // Pages with a form for visitors carry a token: never cached.
+    for path in ["/accounts/login", "/accounts/signup", "/accounts/password/reset"] {
+        visit(app, path).await;
+        let page = visit(app, path).await;
+        assert!(page.headers.get("x-cache").is_none() || page.header("x-cache") == "MISS", "{path} came from the cache");
+        assert_ne!(page.header("cache-control"), "no-cache", "{path}");
+    }
+    // Errors are not stored either.
+    visit(app, "/forums/no-such-forum").await;
+    assert_eq!(visit(app, "/forums/no-such-forum").await.status, StatusCode::NOT_FOUND);
+    assert_ne!(visit(app, "/forums/no-such-forum").await.header("x-cache"), "HIT");
+}
+
+/// Caches `path` for visitors, runs the write, and checks visitors then see `expected`.
+macro_rules! after_write {
+    ($app:expr, $path:expr, $expected:expr, $write:expr) => {{
+        let (path, expected): (&str, &str) = ($path, &$expected);
+        let before = cached($app, path).await;
+        assert!(!before.text.contains(expected), "{path} already shows {expected:?}");
+        let done: Page = $write.await;
+        assert!(done.status.is_redirection() || done.status.is_success(), "the write failed: {} {}", done.status, done.text);
+        let after = visit($app, path).await;
+        assert!(after.text.contains(expected), "{path} is stale after the write: no {expected:?}");
+    }};
+}
+
+async fn every_write_kind_shows_at_once_to_visitors(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let (app, ava, ben, topic) = (&s.app, &s.ava, &s.ben, s.topic.as_str());
+    let settings = "/accounts/settings";
+    let topic_id: i64 = topic.trim_start_matches("/forums/t/").split('-').next().unwrap().parse().unwrap();
+    let post = "/blog/ava/capsule-notes";
+    let post_id = app.count("SELECT id FROM blog_posts").await;
+
+    // Forum reply: the topic, the forum's list and the index.
+    for path in [topic, "/forums/general", "/forums"] {
+        let next = app.count("SELECT MAX(id) FROM forum_posts").await + 1;
+        let body = format!("Reply number {next} about wool.");
+        // The lists link to the latest post.
+        let expected = if path == topic { body.clone() } else { format!("/forums/p/{next}") };
+        after_write!(app, path, &expected, app.post_with(ben, settings, &format!("/forums/t/{topic_id}/reply"), &[("body", &body)]));
+    }
+    // Editing a post.
+    let first_post = app.count("SELECT MIN(id) FROM forum_posts").await;
+    after_write!(app, topic, "Warm iron, edited.", app.post_with(ava, settings, &format!("/forums/p/{first_post}/edit"), &[("title", "Linen care"), ("body", "Warm iron, edited.")]));
+    // A moderator locks the topic.
+    let nina = logged_in(app, "nina").await;
+    after_write!(app, topic, "badge--locked", app.post_with(&nina, settings, &format!("/forums/t/{topic_id}/moderate"), &[("action", "lock")]));
+    // A new signature shows under every post.
+    after_write!(app, topic, "Mending over buying.", app.post_with(ava, "/forums/settings", "/forums/settings", &[("signature", "Mending over buying.")]));
+    // A profile change shows wherever the member appears.
+    after_write!(app, topic, "Ava Linen", app.post_with(ava, settings, "/accounts/settings/profile", &[("display_name", "Ava Linen"), ("bio", "Wool."), ("location", ""), ("website", "")]));
+    after_write!(app, "/members", "Ben Tweed", app.post_with(ben, settings, "/accounts/settings/profile", &[("display_name", "Ben Tweed"), ("bio", ""), ("location", ""), ("website", "")]));
+    // A comment on a blog post, and a vote on it.
+    after_write!(app, post, "Lovely capsule.", app.post_with(ben, post, &format!("/comments/blog_post/{post_id}"), &[("body", "Lovely capsule."), ("parent", ""), ("next", post)]));
+    let before = cached(app, post).await;
+    assert_eq!(score(&before).as_deref(), Some("0"));
+    let vote = app.post_with(ben, post, &format!("/votes/blog_post/{post_id}"), &[("value", "1")]).await;
+    assert!(vote.status.is_redirection(), "{}", vote.text);
+    assert_eq!(score(&visit(app, post).await).as_deref(), Some("1"), "the score is stale");
+    // A vote on the comment changes the post's page too.
+    let comment_id = app.count("SELECT MAX(id) FROM comments").await;
+    cached(app, post).await;
+    let up = app.post_with(ava, post, &format!("/votes/comment/{comment_id}"), &[("value", "1")]).await;
+    assert!(up.status.is_redirection(), "{}", up.text);
+    assert_eq!(visit(app, post).await.header("x-cache"), "MISS", "a comment's vote left the post's page cached");
+    // A new blog post shows on the lists and the home page.
+    for path in ["/blog", "/blog/ava"] {
+        let title = format!("Wool guide for {}", path.len());
+        after_write!(app, path, &title, app.post_with(ava, "/blog/new", "/blog/new", &[("title", &title), ("body", "Warm."), ("action", "publish")]));
+    }
+    after_write!(app, "/blog", "Capsule notes, revised", app.post_with(ava, &format!("{post}/edit"), &format!("{post}/edit"), &[("title", "Capsule notes, revised"), ("body", "Ten pieces."), ("action", "publish")]));
+    // Deactivating a member hides them everywhere.
+    let staff = app.member("sam", PW, "staff").await;
+    let sam = app.client_for(staff).await;
+    let before = cached(app, "/members").await;
+    assert!(before.text.contains("Ben Tweed"));
+    let off = app.post_with(&sam, "/u/ben", "/u/ben/deactivate", &[("active", "0")]).await;
+    assert!(off.status.is_redirection(), "{}", off.text);
+    assert!(!visit(app, "/members").await.text.contains("Ben Tweed"), "a deactivated member is still listed");
+}
+
+async fn conditional_requests_and_compression(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let app = &s.app;
+    let page = cached(app, &s.topic).await;
+    let etag = page.header("etag").to_string();
+    let client = reqwest::Client::new();
+    let again = client.get(app.url(&s.topic)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let other = client.get(app.url(&s.topic)).header("if-none-match", "\"something-else\"").send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // Each encoding is its own entry, compressed once.
+    for (accept, encoding) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+        let get = || client.get(app.url(&s.topic)).header("accept-encoding", accept).send();
+        get().await.unwrap();
+        let response = get().await.unwrap();
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        assert_eq!(response.headers()["x-cache"], "HIT");
+        assert_ne!(response.headers()["etag"].to_str().unwrap(), etag, "an encoding shares the plain page's validator");
+        let body = response.bytes().await.unwrap();
+        assert!(body.len() < page.text.len() / 2, "{encoding} did not compress: {} of {}", body.len(), page.text.len());
+    }
+    // After a write the old validator no longer matches.
+    app.post_with(&s.ben, "/forums/settings", &format!("{}/reply", s.topic.split('-').next().unwrap()), &[("body", "Changes the page.")]).await;
+    let stale = client.get(app.url(&s.topic)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+}
+
+async fn a_cold_page_under_a_crowd_is_rendered_once(b: Backend) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = site(TestApp::spawn(b).await).await;
+    let app = &s.app;
+    let url = app.url(&s.topic);
+    let before_stored = app.state.pages.stats.stored.load(Relaxed);
+    let (hits, coalesced) = (app.state.pages.stats.hits.load(Relaxed), app.state.pages.stats.coalesced.load(Relaxed));
+    let crowd: Vec<_> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { reqwest::get(url).await.unwrap().text().await.unwrap() })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for visitor in crowd {
+        bodies.push(visitor.await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the crowd saw different pages");
+    let stats = &app.state.pages.stats;
+    assert_eq!(stats.stored.load(Relaxed) - before_stored, 1, "the page was stored more than once");
+    let served = (stats.hits.load(Relaxed) - hits) + (stats.coalesced.load(Relaxed) - coalesced);
+    assert_eq!(served, 49, "every visitor but the first should have had the first one's page");
+    // Every view counted, those from the cache too.
+    app.state.views.flush(&app.state.db).await.unwrap();
+    let topic_id: i64 = s.topic.trim_start_matches("/forums/t/").split('-').next().unwrap().parse().unwrap();
+    let views = app.state.db.query("SELECT view_count FROM forum_topics WHERE id = ?").bind(topic_id).fetch_one(app.state.db.w()).await.unwrap();
+    assert_eq!(sqlx::Row::get::<i64, _>(&views, 0), 50);
+}
+
+async fn a_scheduled_post_appears_when_due_on_cached_lists(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let app = &s.app;
+    // Two seconds ahead, to the second, as the form takes it.
+    let due = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let at = due.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).unwrap();
+    let made = app
+        .post_with(&s.ava, "/blog/new", "/blog/new", &[("title", "Timed drop"), ("body", "Soon."), ("action", "schedule"), ("publish_at", &at)])
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let early = cached(app, "/blog").await;
+    assert!(!early.text.contains("Timed drop"));
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    assert!(visit(app, "/blog").await.text.contains("Timed drop"), "the cached list outlived the scheduled time");
+}
+
+// ------------------------------------------ two processes, one shared cache
+
+fn shared_cache(var: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(format!("{url}?namespace=pc{}-{}:", std::process::id(), rand_suffix())),
+        None => {
+            eprintln!("SKIPPED: set {var} to run this test");
+            None
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+/// Writes through one process are seen at once by visitors of the other.
+async fn two_processes_stay_exact(var: &str) {
+    let Some(cache) = shared_cache(var) else { return };
+    let first_cache = cache.clone();
+    let one = TestApp::with(Backend::Sqlite).config(move |c| c.cache_url = first_cache).spawn().await;
+    let database = format!("sqlite://{}/coterie.db", one.data.path().display());
+    let two = TestApp::with(Backend::Sqlite)
+        .config(move |c| {
+            c.cache_url = cache;
+            c.database_url = database;
+        })
+        .spawn()
+        .await;
+    let s = site(one).await;
+    let topic_id = s.topic.trim_start_matches("/forums/t/").split('-').next().unwrap().to_string();
+    // Both processes serve the page from the shared cache.
+    cached(&s.app, &s.topic).await;
+    assert_eq!(visit(&two, &s.topic).await.header("x-cache"), "HIT", "the second process does not share the cache");
+    // A reply through the second process: the first one's visitors see it.
+    let ben = two.client_for(coterie::accounts::store::by_username(&two.state.db, "ben").await.unwrap().unwrap().id).await;
+    let reply = two.post_with(&ben, "/forums/settings", &format!("/forums/t/{topic_id}/reply"), &[("body", "Written on the other node.")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+    assert!(visit(&s.app, &s.topic).await.text.contains("Written on the other node."), "the first process served a stale page");
+    // A vote through the first: the second's visitors see the new score.
+    let post = s.app.count("SELECT id FROM blog_posts").await;
+    let path = "/blog/ava/capsule-notes";
+    cached(&two, path).await;
+    let vote = s.app.post_with(&s.ben, path, &format!("/votes/blog_post/{post}"), &[("value", "1")]).await;
+    assert!(vote.status.is_redirection());
+    let page = visit(&two, path).await;
+    assert_ne!(page.header("x-cache"), "HIT");
+    assert_eq!(score(&page).as_deref(), Some("1"), "the second process shows the old score");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_two_processes_exact() {
+    two_processes_stay_exact("COTERIE_TEST_REDIS_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_keeps_two_processes_exact() {
+    two_processes_stay_exact("COTERIE_TEST_MEMCACHED_URL").await;
+}
+
+/// With the cache server gone, pages still come, from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_served_while_the_cache_server_is_down() {
+    let app = TestApp::with(Backend::Sqlite)
+        .config(|c| c.cache_url = "memcache://127.0.0.1:1?timeout_ms=200&connect_timeout_ms=200".into())
+        .spawn()
+        .await;
+    let s = site(app).await;
+    for _ in 0..3 {
+        let page = visit(&s.app, &s.topic).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_ne!(page.header("x-cache"), "HIT");
+        assert!(page.text.contains("Cold wash, line dry."));
+    }
+    let reply = s.app.post_with(&s.ben, "/forums/settings", &format!("{}/reply", s.topic.split('-').next().unwrap()), &[("body", "Still works.")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(visit(&s.app, &s.topic).await.text.contains("Still works."));
+}
