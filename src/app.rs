@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -66,6 +66,7 @@ pub struct Shared {
     pub image_jobs: Semaphore,
     pub pages: PageCache,
     pub views: crate::views::ViewCounts,
+    pub hot_media: crate::media::serve::HotFiles,
 }
 
 #[derive(Clone)]
@@ -108,6 +109,7 @@ impl AppState {
             image_jobs: Semaphore::new(workers),
             pages,
             views: Default::default(),
+            hot_media: crate::media::serve::HotFiles::new(64 * 1024 * 1024),
         })))
     }
 }
@@ -160,7 +162,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/static/{*path}", get(assets::serve))
-        .route("/media/{*key}", get(media))
+        .route("/media/{*key}", get(crate::media::serve::media))
         .merge(accounts::router())
         .merge(profiles::router())
         .merge(blog::router())
@@ -210,25 +212,6 @@ async fn ready(State(state): State<AppState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, "no-store")], "database unreachable").into_response()
     }
-}
-
-/// Uploaded files. Keys change with content, so they are immutable.
-async fn media(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> AppResult<Response> {
-    if !crate::media::valid_key(&key) || key.starts_with("originals/") {
-        return Err(AppError::NotFound);
-    }
-    let etag = HeaderValue::from_str(&format!("\"{}\"", &crate::crypto::sha256_hex(key.as_bytes())[..16]))
-        .expect("hex is a valid header");
-    let mut response = if assets::not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        state.media.get(&key).await?.ok_or(AppError::NotFound)?.into_response()
-    };
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(assets::content_type(&key)));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(assets::IMMUTABLE));
-    h.insert(header::ETAG, etag);
-    Ok(response)
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.

@@ -5,7 +5,13 @@ mod common;
 use common::{Backend, TestApp};
 use reqwest::StatusCode;
 
-backend_tests!(health_and_readiness, static_files_are_hashed_compressed_and_cached, friendly_error_pages, security_headers_everywhere);
+backend_tests!(
+    health_and_readiness,
+    static_files_are_hashed_compressed_and_cached,
+    static_files_and_media_answer_byte_ranges,
+    friendly_error_pages,
+    security_headers_everywhere
+);
 
 async fn health_and_readiness(b: Backend) {
     let app = TestApp::spawn(b).await;
@@ -40,6 +46,41 @@ async fn static_files_are_hashed_compressed_and_cached(b: Backend) {
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(app.get("/static/css/missing.css").await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/static/../Cargo.toml").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn static_files_and_media_answer_byte_ranges(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let home = app.get("/").await;
+    let start = home.text.find("/static/css/coterie.").unwrap();
+    let css: String = home.text[start..].chars().take_while(|c| *c != '"').collect();
+    let photo: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    app.state.media.put("photos/1/0123abcd-large.jpg", photo.clone().into()).await.unwrap();
+    let plain = reqwest::Client::new();
+    for path in [css.as_str(), "/media/photos/1/0123abcd-large.jpg"] {
+        let whole = plain.get(app.url(path)).send().await.unwrap();
+        assert_eq!(whole.headers()["accept-ranges"], "bytes", "{path}");
+        let etag = whole.headers()["etag"].clone();
+        let full = whole.bytes().await.unwrap();
+        if path.starts_with("/media/") {
+            assert_eq!(full, photo, "the stored file");
+        }
+        let len = full.len();
+        let part = plain.get(app.url(path)).header("range", "bytes=10-19").send().await.unwrap();
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT, "{path}");
+        assert_eq!(part.headers()["content-range"].to_str().unwrap(), format!("bytes 10-19/{len}"));
+        assert_eq!(part.bytes().await.unwrap(), full.slice(10..20));
+        let tail = plain.get(app.url(path)).header("range", "bytes=-5").send().await.unwrap();
+        assert_eq!(tail.bytes().await.unwrap(), full.slice(len - 5..));
+        let past = plain.get(app.url(path)).header("range", format!("bytes={len}-")).send().await.unwrap();
+        assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(past.headers()["content-range"].to_str().unwrap(), format!("bytes */{len}"));
+        // A range of another version gets the current file whole.
+        let changed = plain.get(app.url(path)).header("range", "bytes=0-9").header("if-range", "\"old\"").send().await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK);
+        let same = plain.get(app.url(path)).header("range", "bytes=0-9").header("if-range", etag).send().await.unwrap();
+        assert_eq!(same.status(), StatusCode::PARTIAL_CONTENT);
+    }
+    assert_eq!(app.get("/media/photos/1/missing.jpg").await.status, StatusCode::NOT_FOUND);
 }
 
 async fn friendly_error_pages(b: Backend) {

@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod pipeline;
+pub mod serve;
 
 use std::path::{Component, Path, PathBuf};
 

@@ -152,22 +152,10 @@ fn anonymous_get(request: &Request) -> bool {
 
 /// The one encoding a visitor gets: brotli, else gzip, else none.
 fn negotiate(headers: &HeaderMap) -> &'static str {
-    let accepted = |name: &str| {
-        headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-            |item| {
-                let mut parts = item.split(';');
-                let coding = parts.next().unwrap_or("").trim();
-                let q = parts
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                coding.eq_ignore_ascii_case(name) && q > 0.0
-            },
-        )
-    };
-    if accepted("br") {
+    use crate::web::assets::accepts;
+    if accepts(headers, "br") {
         "br"
-    } else if accepted("gzip") {
+    } else if accepts(headers, "gzip") {
         "gzip"
     } else {
         "identity"

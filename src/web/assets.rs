@@ -180,6 +180,9 @@ pub async fn serve(State(state): State<AppState>, UrlPath(path): UrlPath<String>
     let cache = if immutable { IMMUTABLE } else { "public, max-age=300, must-revalidate" };
     let mut response = if not_modified(&headers, &asset.etag) {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if headers.contains_key(header::RANGE) {
+        // Ranges are of the file as it is, not of a compressed copy.
+        super::ranges::select(&headers, asset.body.clone(), &asset.etag).into_response()
     } else {
         let (body, coding) = if compressible(asset.content_type) {
             match (accepts(&headers, "br").then(|| asset.brotli()).flatten(), accepts(&headers, "gzip")) {
@@ -205,6 +208,9 @@ pub async fn serve(State(state): State<AppState>, UrlPath(path): UrlPath<String>
     h.insert(header::ETAG, asset.etag.clone());
     if compressible(asset.content_type) {
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if !h.contains_key(header::CONTENT_ENCODING) {
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     response
 }

@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod page;
+pub mod ranges;
 pub mod render;
 pub mod session;
 
