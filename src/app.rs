@@ -67,6 +67,9 @@ pub struct Shared {
     pub pages: PageCache,
     pub views: crate::views::ViewCounts,
     pub hot_media: crate::media::serve::HotFiles,
+    pub metrics: crate::metrics::Metrics,
+    /// How many image jobs may run at once (`image_jobs` starts with this many permits).
+    pub image_workers: usize,
 }
 
 #[derive(Clone)]
@@ -110,6 +113,8 @@ impl AppState {
             pages,
             views: Default::default(),
             hot_media: crate::media::serve::HotFiles::new(64 * 1024 * 1024),
+            metrics: Default::default(),
+            image_workers: workers,
         })))
     }
 }
@@ -161,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(crate::metrics::prometheus))
+        .route("/status", get(crate::metrics::status_page))
         .route("/static/{*path}", get(assets::serve))
         .route("/media/{*key}", get(crate::media::serve::media))
         .merge(accounts::router())
@@ -178,6 +185,8 @@ pub fn router(state: AppState) -> Router {
         .layer(compression())
         .layer(from_fn_with_state(state.clone(), crate::pagecache::layer))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
+        // Outside the page cache, so pages served from it count too.
+        .layer(from_fn_with_state(state.clone(), crate::metrics::layer))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))

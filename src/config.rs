@@ -44,6 +44,22 @@ pub struct Config {
     pub comments: CommentsConfig,
     pub votes: VotesConfig,
     pub page_cache: PageCacheConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Client addresses that may read /metrics.
+    pub allow: Vec<String>,
+    /// Or anyone sending `Authorization: Bearer {token}` (empty: no token works).
+    pub token: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { allow: vec!["127.0.0.1".into(), "::1".into()], token: String::new() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +165,7 @@ impl Default for Config {
             comments: CommentsConfig::default(),
             votes: VotesConfig::default(),
             page_cache: PageCacheConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod markdown;
 pub mod pagecache;
 pub mod media;
+pub mod metrics;
 pub mod profiles;
 pub mod tags;
 pub mod views;

@@ -47,25 +47,7 @@ async fn site(b: Backend) -> TestApp {
     for (name, role) in [("ava", "member"), ("ben", "member"), ("nina", "moderator"), ("sam", "staff")] {
         app.member(name, PW, role).await;
     }
-    let db = &app.state.db;
-    let category = db
-        .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES ('Talk', 'talk', 'Everything.', 1, 0)")
-        .run(db.w())
-        .await
-        .unwrap();
-    for (i, (slug, visibility)) in [("general", "public"), ("news", "readonly"), ("team", "staff")].into_iter().enumerate() {
-        db.insert(
-            "INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) VALUES (?, ?, ?, '', ?, ?, 0)",
-        )
-        .bind(category)
-        .bind(format!("The {slug} forum"))
-        .bind(slug)
-        .bind(i as i64)
-        .bind(visibility)
-        .run(db.w())
-        .await
-        .unwrap();
-    }
+    app.forums(&[("general", "public"), ("news", "readonly"), ("team", "staff")]).await;
     app
 }
 

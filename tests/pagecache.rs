@@ -27,20 +27,10 @@ struct Site {
 }
 
 async fn site(app: TestApp) -> Site {
-    let db = &app.state.db;
     for (name, role) in [("ava", "member"), ("ben", "member"), ("nina", "moderator")] {
         app.member(name, PW, role).await;
     }
-    let category = db
-        .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES ('Talk', 'talk', '', 1, 0)")
-        .run(db.w())
-        .await
-        .unwrap();
-    db.insert("INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) VALUES (?, 'General', 'general', '', 0, 'public', 0)")
-        .bind(category)
-        .run(db.w())
-        .await
-        .unwrap();
+    app.forums(&[("general", "public")]).await;
     let (ava, ben) = (logged_in(&app, "ava").await, logged_in(&app, "ben").await);
     let made = app
         .post_with(&ava, "/forums/general/new", "/forums/general/new", &[("title", "Linen care"), ("body", "Cold wash, line dry.")])

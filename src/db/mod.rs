@@ -91,6 +91,15 @@ impl Db {
         Ok(Db { backend, read, write })
     }
 
+    /// (name, open connections, idle connections) of each pool, for /metrics.
+    pub fn pools(&self) -> Vec<(&'static str, u32, usize)> {
+        let mut pools = vec![("read", self.read.size(), self.read.num_idle())];
+        if self.backend == Backend::Sqlite {
+            pools.push(("write", self.write.size(), self.write.num_idle()));
+        }
+        pools
+    }
+
     /// The pool for reads.
     pub fn r(&self) -> &AnyPool {
         &self.read

@@ -87,7 +87,7 @@ pub fn themed_error(state: &AppState, response: Response, session: Option<&sessi
         });
     let (mut parts, _) = response.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_ENCODING);
     Response::from_parts(parts, Html(body).into_response().into_body())

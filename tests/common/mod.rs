@@ -200,6 +200,30 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A category "Talk" with these forums (slug, visibility), named
+    /// "The {slug} forum", straight into the database.
+    pub async fn forums(&self, forums: &[(&str, &str)]) {
+        let db = &self.state.db;
+        let category = db
+            .insert("INSERT INTO forum_categories (name, slug, description, position, created_at) VALUES ('Talk', 'talk', 'Everything.', 1, 0)")
+            .run(db.w())
+            .await
+            .unwrap();
+        for (i, (slug, visibility)) in forums.iter().enumerate() {
+            db.insert(
+                "INSERT INTO forums (category_id, name, slug, description, position, visibility, created_at) VALUES (?, ?, ?, '', ?, ?, 0)",
+            )
+            .bind(category)
+            .bind(format!("The {slug} forum"))
+            .bind(slug.to_string())
+            .bind(i as i64)
+            .bind(visibility.to_string())
+            .run(db.w())
+            .await
+            .unwrap();
+        }
+    }
+
     /// A client logged in as `user_id` without going through the form (for
     /// tests that need many members at once).
     pub async fn client_for(&self, user_id: i64) -> reqwest::Client {

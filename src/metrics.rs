@@ -1,0 +1,301 @@
+//! What the site is doing, for operators: `/metrics` in the Prometheus
+//! text format (for their scraper), and `/status`, a page for staff with
+//! the few figures that matter at a glance.
+//!
+//! Requests are counted by route template (`/forums/t/{topic}`, never the
+//! raw path, so the number of series stays bounded) and status, with a
+//! latency histogram per route.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+
+use crate::app::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::page::Page;
+use crate::web::session::Member;
+use crate::web::ClientIp;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Seconds of history for the requests-per-second figure.
+const WINDOW: usize = 60;
+
+#[derive(Default)]
+struct Histogram {
+    /// One more than BUCKETS: the last counts everything slower.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The bucket bound under which `q` of the requests finished.
+    fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count.load(Ordering::Relaxed);
+        if total == 0 {
+            return None;
+        }
+        let wanted = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= wanted {
+                return Some(BUCKETS.get(i).copied().unwrap_or(f64::INFINITY));
+            }
+        }
+        Some(f64::INFINITY)
+    }
+
+    fn merge_into(&self, all: &Histogram) {
+        for (a, b) in all.buckets.iter().zip(&self.buckets) {
+            a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        all.count.fetch_add(self.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        all.sum_micros.fetch_add(self.sum_micros.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+pub struct Metrics {
+    started: Instant,
+    /// (route, status) → count.
+    requests: Mutex<HashMap<(String, u16), u64>>,
+    latency: Mutex<HashMap<String, std::sync::Arc<Histogram>>>,
+    /// Requests per second over the last minute: (second, count) slots.
+    seconds: [(AtomicU64, AtomicU64); WINDOW],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            started: Instant::now(),
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            seconds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+        }
+    }
+}
+
+impl Metrics {
+    fn record(&self, route: &str, status: u16, seconds: f64) {
+        *self.requests.lock().expect("metrics lock").entry((route.to_string(), status)).or_insert(0) += 1;
+        let histogram = {
+            let mut latency = self.latency.lock().expect("metrics lock");
+            latency.entry(route.to_string()).or_default().clone()
+        };
+        histogram.observe(seconds);
+        self.count_second(self.started.elapsed().as_secs());
+    }
+
+    fn count_second(&self, now: u64) {
+        let (second, count) = &self.seconds[now as usize % WINDOW];
+        if second.swap(now, Ordering::Relaxed) != now {
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests per second over the last full minute (or since start).
+    fn per_second(&self) -> f64 {
+        self.per_second_at(self.started.elapsed().as_secs())
+    }
+
+    fn per_second_at(&self, now: u64) -> f64 {
+        let span = now.clamp(1, WINDOW as u64);
+        let total: u64 = self
+            .seconds
+            .iter()
+            .filter(|(s, _)| {
+                let s = s.load(Ordering::Relaxed);
+                s < now && now - s <= span
+            })
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum();
+        total as f64 / span as f64
+    }
+
+    fn overall(&self) -> Histogram {
+        let all = Histogram::default();
+        for h in self.latency.lock().expect("metrics lock").values() {
+            h.merge_into(&all);
+        }
+        all
+    }
+}
+
+/// Counts every request by route and status, and times it.
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or("unmatched");
+    state.metrics.record(route, response.status().as_u16(), start.elapsed().as_secs_f64());
+    response
+}
+
+/// May this request read the figures? From an allowed address, or with
+/// the configured token as a bearer token.
+fn allowed(state: &AppState, ip: &ClientIp, headers: &axum::http::HeaderMap) -> bool {
+    let config = &state.config.metrics;
+    let by_address = config.allow.iter().any(|a| a.parse::<std::net::IpAddr>().ok() == Some(ip.0));
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !config.token.is_empty() && crate::crypto::equal(t.trim(), &config.token));
+    by_address || token
+}
+
+pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: axum::http::HeaderMap) -> AppResult<Response> {
+    if !allowed(&state, &ip, &headers) {
+        return Err(AppError::NotFound);
+    }
+    let mut out = String::with_capacity(8 * 1024);
+    let m = &state.metrics;
+    out.push_str("# HELP coterie_requests_total Requests answered, by route template and status.\n# TYPE coterie_requests_total counter\n");
+    let mut requests: Vec<_> = m.requests.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), *v)).collect();
+    requests.sort();
+    for ((route, status), n) in requests {
+        let _ = writeln!(out, "coterie_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", escape(&route));
+    }
+    out.push_str("# HELP coterie_request_seconds Time to answer, by route template.\n# TYPE coterie_request_seconds histogram\n");
+    let mut routes: Vec<_> = m.latency.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    routes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (route, h) in routes {
+        let route = escape(&route);
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += h.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}");
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "coterie_request_seconds_sum{{route=\"{route}\"}} {}", h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "coterie_request_seconds_count{{route=\"{route}\"}} {count}");
+    }
+    let cache = state.cache.stats();
+    let kind = state.cache.kind();
+    let gauge = |out: &mut String, name: &str, help: &str, kind_of: &str, lines: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind_of}");
+        for (labels, v) in lines {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let backend = format!("{{backend=\"{kind}\"}}");
+    gauge(&mut out, "coterie_cache_hits_total", "Cache reads that found a value.", "counter", &[(backend.clone(), cache.hits as f64)]);
+    gauge(&mut out, "coterie_cache_misses_total", "Cache reads that found nothing (or failed).", "counter", &[(backend.clone(), cache.misses as f64)]);
+    gauge(&mut out, "coterie_cache_errors_total", "Cache operations that did not reach the server.", "counter", &[(backend.clone(), cache.errors as f64)]);
+    gauge(&mut out, "coterie_cache_hit_ratio", "Hits over reads since start.", "gauge", &[(backend, cache.hit_rate())]);
+    let p = &state.pages.stats;
+    let page_lines: Vec<(String, f64)> = [("hit", &p.hits), ("miss", &p.misses), ("stored", &p.stored), ("bypassed", &p.bypassed), ("coalesced", &p.coalesced)]
+        .iter()
+        .map(|(what, n)| (format!("{{outcome=\"{what}\"}}"), n.load(Ordering::Relaxed) as f64))
+        .collect();
+    gauge(&mut out, "coterie_page_cache_total", "Anonymous page requests by outcome.", "counter", &page_lines);
+    gauge(&mut out, "coterie_page_cache_hit_ratio", "Anonymous page requests served from the cache.", "gauge", &[(String::new(), page_hit_rate(&state))]);
+    let pools = state.db.pools();
+    let pool_lines: Vec<(String, f64)> = pools
+        .iter()
+        .flat_map(|(name, size, idle)| {
+            [(format!("{{pool=\"{name}\",state=\"open\"}}"), *size as f64), (format!("{{pool=\"{name}\",state=\"idle\"}}"), *idle as f64)]
+        })
+        .collect();
+    gauge(&mut out, "coterie_db_connections", "Database connections per pool.", "gauge", &pool_lines);
+    let workers = state.image_workers as f64;
+    let busy = workers - state.image_jobs.available_permits() as f64;
+    gauge(&mut out, "coterie_image_jobs_running", "Image jobs running now (of image_workers).", "gauge", &[(String::new(), busy)]);
+    gauge(&mut out, "coterie_uptime_seconds", "Seconds since this process started.", "gauge", &[(String::new(), m.started.elapsed().as_secs_f64())]);
+    let mut response = out.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn page_hit_rate(state: &AppState) -> f64 {
+    let p = &state.pages.stats;
+    let hits = p.hits.load(Ordering::Relaxed) + p.coalesced.load(Ordering::Relaxed);
+    let asked = p.hits.load(Ordering::Relaxed) + p.misses.load(Ordering::Relaxed);
+    if asked == 0 {
+        0.0
+    } else {
+        hits as f64 / asked as f64
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `/status`: for staff, the figures at a glance.
+pub async fn status_page(State(state): State<AppState>, Member(me): Member, page: Page) -> AppResult<Response> {
+    if !me.user.is_staff() {
+        return Err(AppError::forbidden("Only staff can see the status page."));
+    }
+    let all = state.metrics.overall();
+    let ms = |q: f64| all.quantile(q).map(|s| if s.is_finite() { format!("≤ {} ms", s * 1000.0) } else { "over 2.5 s".into() });
+    let cache = state.cache.stats();
+    let p = &state.pages.stats;
+    page.render(
+        "status.html",
+        context! {
+            uptime => state.metrics.started.elapsed().as_secs(),
+            per_second => format!("{:.1}", state.metrics.per_second()),
+            requests => all.count.load(Ordering::Relaxed),
+            p50 => ms(0.5), p99 => ms(0.99),
+            page_hit_rate => format!("{:.1}", page_hit_rate(&state) * 100.0),
+            page_hits => p.hits.load(Ordering::Relaxed), page_misses => p.misses.load(Ordering::Relaxed),
+            cache_kind => state.cache.kind(), cache_hit_rate => format!("{:.1}", cache.hit_rate() * 100.0),
+            cache_errors => cache.errors, cache_up => state.cache.ping().await,
+            database => state.db.backend.name(), database_up => state.db.ping().await,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_come_from_the_buckets() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for _ in 0..98 {
+            h.observe(0.0007);
+        }
+        h.observe(0.2);
+        h.observe(9.0);
+        assert_eq!(h.quantile(0.5), Some(0.001));
+        assert_eq!(h.quantile(0.99), Some(0.25));
+        assert_eq!(h.quantile(1.0), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn requests_per_second_counts_the_last_minute() {
+        let m = Metrics::default();
+        (0..10).for_each(|_| m.count_second(5));
+        (0..20).for_each(|_| m.count_second(6));
+        // The second still running does not count yet.
+        assert_eq!(m.per_second_at(6), 10.0 / 6.0);
+        assert_eq!(m.per_second_at(7), 30.0 / 7.0);
+        assert_eq!(m.per_second_at(100), 0.0, "seconds older than the window count no more");
+        // A slot reused a minute later starts again from zero.
+        m.count_second(65);
+        assert_eq!(m.per_second_at(66), 21.0 / 60.0, "seconds 6 to 65");
+        assert_eq!(m.per_second_at(67), 1.0 / 60.0, "seconds 7 to 66");
+    }
+}
