@@ -43,6 +43,34 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub comments: CommentsConfig,
     pub votes: VotesConfig,
+    pub photos: PhotosConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotosConfig {
+    /// Largest file accepted, in bytes (each file, and each image in a ZIP).
+    pub max_bytes: usize,
+    /// Largest picture, as width × height claimed by its header.
+    pub max_pixels: u64,
+    /// Files one upload may carry.
+    pub max_files_per_upload: usize,
+    /// Keep the uploaded file under `originals/` (never served).
+    pub keep_originals: bool,
+    /// The sizes made at upload (`[[photos.sizes]]`).
+    pub sizes: Vec<crate::media::pipeline::PhotoSize>,
+}
+
+impl Default for PhotosConfig {
+    fn default() -> Self {
+        PhotosConfig {
+            max_bytes: 20 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_files_per_upload: 20,
+            keep_originals: true,
+            sizes: crate::media::pipeline::PhotoSize::defaults(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +159,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             comments: CommentsConfig::default(),
             votes: VotesConfig::default(),
+            photos: PhotosConfig::default(),
         }
     }
 }
@@ -202,12 +231,28 @@ impl Config {
         if self.accounts.min_password_length < 8 {
             bail!("accounts.min_password_length must be at least 8");
         }
+        self.validate_photos()?;
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be at least 1");
         }
         let public = self.public_url();
         if !(public.starts_with("http://") || public.starts_with("https://")) {
             bail!("public_url must start with http:// or https://");
+        }
+        Ok(())
+    }
+
+    fn validate_photos(&self) -> anyhow::Result<()> {
+        let p = &self.photos;
+        if p.max_bytes == 0 || p.max_pixels == 0 || p.max_files_per_upload == 0 {
+            bail!("photos.max_bytes, max_pixels and max_files_per_upload must be above 0");
+        }
+        if p.sizes.is_empty() || p.sizes.iter().any(|s| s.formats.is_empty() || s.name.is_empty()) {
+            bail!("photos.sizes needs at least one size, each with a name and a format");
+        }
+        let names_ok = p.sizes.iter().all(|s| s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        if !names_ok || p.sizes.iter().enumerate().any(|(i, s)| p.sizes[..i].iter().any(|t| t.name == s.name)) {
+            bail!("photos.sizes names must be distinct words of letters, digits and _");
         }
         Ok(())
     }

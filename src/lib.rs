@@ -14,6 +14,7 @@ pub mod forums;
 pub mod mail;
 pub mod markdown;
 pub mod media;
+pub mod photos;
 pub mod profiles;
 pub mod tags;
 pub mod votes;

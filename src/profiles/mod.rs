@@ -31,7 +31,8 @@ async fn profile(State(state): State<AppState>, page: Page, Path(username): Path
         return Err(AppError::NotFound);
     }
     let is_self = viewer.is_some_and(|v| v.id == user.id);
-    page.render("profiles/profile.html", context! { profile => user.profile(&state.config), is_self => is_self })
+    let photos = crate::photos::profile_section(&state, &user).await?;
+    page.render("profiles/profile.html", context! { profile => user.profile(&state.config), is_self => is_self, photos => photos })
 }
 
 const PER_PAGE: i64 = 24;
