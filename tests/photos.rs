@@ -20,6 +20,7 @@ backend_tests!(
     concurrent_uploads_to_one_gallery_lose_nothing,
     member_pages_are_never_stored,
     a_deleted_account_takes_its_photos_along,
+    zip_uploads_open_and_hostile_zips_store_nothing,
 );
 
 /// A striped JPEG, so it is a real picture and not a flat colour.
@@ -445,4 +446,98 @@ async fn a_deleted_account_takes_its_photos_along(b: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM photo_tags").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM comments WHERE kind = 'photo'").await, 0);
     assert_eq!(stored_files(&app), Vec::<String>::new());
+}
+
+/// One ZIP entry: its name, its bytes, and the uncompressed size its
+/// headers claim (the real size unless a test lies).
+struct Entry<'a> {
+    name: &'a str,
+    bytes: Vec<u8>,
+    claimed: Option<u32>,
+}
+
+/// A ZIP with deflated entries, written by hand so a test can lie in it.
+fn zip(entries: &[Entry]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for e in entries {
+        let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflate.write_all(&e.bytes).unwrap();
+        let data = deflate.finish().unwrap();
+        let mut crc = flate2::Crc::new();
+        crc.update(&e.bytes);
+        let size = e.claimed.unwrap_or(e.bytes.len() as u32);
+        let offset = out.len() as u32;
+        let common = |b: &mut Vec<u8>| {
+            b.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            b.extend_from_slice(&0u16.to_le_bytes()); // flags
+            b.extend_from_slice(&8u16.to_le_bytes()); // deflate
+            b.extend_from_slice(&[0; 4]); // time, date
+            b.extend_from_slice(&crc.sum().to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(&size.to_le_bytes());
+            b.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            b.extend_from_slice(&0u16.to_le_bytes()); // extra
+        };
+        out.extend_from_slice(b"PK\x03\x04");
+        common(&mut out);
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(&data);
+        central.extend_from_slice(b"PK\x01\x02");
+        central.extend_from_slice(&20u16.to_le_bytes()); // made by
+        common(&mut central);
+        central.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+        central.extend_from_slice(&[0; 4]); // external attributes
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(e.name.as_bytes());
+    }
+    let at = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&at.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn entry(name: &str, bytes: Vec<u8>) -> Entry<'_> {
+    Entry { name, bytes, claimed: None }
+}
+
+async fn zip_uploads_open_and_hostile_zips_store_nothing(b: Backend) {
+    let app = TestApp::with(b).config(|c| {
+        c.photos.max_bytes = 300_000;
+        c.photos.max_files_per_upload = 3;
+    })
+    .spawn()
+    .await;
+    app.member("ava", PW, "member").await;
+    app.login("ava", PW).await;
+    let zeros = vec![0u8; 2_000_000]; // deflates to a few KB
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (zip(&[entry("ok.jpg", jpeg(30, 30, 1)), entry("../evil.jpg", jpeg(30, 30, 2))]), "a path outside the folder"),
+        (zip(&[entry("/etc/evil.jpg", jpeg(30, 30, 2))]), "a path outside the folder"),
+        (zip(&[entry("bomb.jpg", zeros.clone())]), "larger than"),
+        (zip(&[Entry { name: "liar.jpg", bytes: zeros, claimed: Some(1_000) }]), "larger than"),
+        (zip(&[entry("a.jpg", jpeg(30, 30, 1)), entry("b.jpg", jpeg(30, 30, 2)), entry("c.jpg", jpeg(30, 30, 3)), entry("d.jpg", jpeg(30, 30, 4))]), "at most 3 photos"),
+        (zip(&[entry("notes.jpg", b"just words".to_vec())]), "not a JPEG"),
+        (b"PK\x03\x04 and then nothing".to_vec(), "damaged"),
+    ];
+    for (bytes, message) in cases {
+        let page = upload(&app, &[("looks.zip", bytes)], &[]).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}: {}", page.text);
+        assert!(page.text.contains(message), "expected {message:?}: {}", page.text.split("field-error").nth(1).unwrap_or(""));
+        nothing_stored(&app, message).await;
+    }
+    // A good one: its images, in order, with the folder junk left out.
+    let good = zip(&[entry("looks/", Vec::new()), entry("looks/red-coat.jpg", jpeg(40, 30, 1)), entry("__MACOSX/looks/._red-coat.jpg", vec![0; 10]), entry("looks/blue-scarf.jpg", jpeg(30, 40, 2))]);
+    let done = upload(&app, &[("looks.zip", good)], &[("tags", "zip")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM photos WHERE title = 'red coat'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM photo_tags WHERE tag = 'zip'").await, 2);
 }

@@ -8,6 +8,7 @@ pub mod store;
 mod text;
 mod upload;
 mod views;
+mod zip;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

@@ -141,6 +141,10 @@ pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Pag
             _ => return fail(fields, "gallery", "Choose one of your own galleries.".into()).await,
         },
     };
+    let uploads = match expand_zips(&state, uploads).await? {
+        Ok(u) => u,
+        Err(message) => return fail(fields, "file", message).await,
+    };
     if uploads.is_empty() {
         return fail(fields, "file", "Choose a photo to upload.".into()).await;
     }
@@ -160,6 +164,16 @@ pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Pag
     let said = if ids.len() == 1 { "Your photo is up.".to_string() } else { format!("Your {} photos are up.", ids.len()) };
     tracing::info!(count = ids.len(), user_id, "photos uploaded");
     Ok(redirect_with_flash(&state, &to, "success", &said))
+}
+
+/// Opens any ZIP among the uploads, off the async runtime (inflating is CPU work).
+async fn expand_zips(state: &AppState, uploads: Vec<Upload>) -> AppResult<Result<Vec<Upload>, String>> {
+    if !uploads.iter().any(|u| super::zip::is_zip(&u.bytes)) {
+        return Ok(Ok(uploads));
+    }
+    let config = state.config.photos.clone();
+    let _permit = state.image_jobs.acquire().await.map_err(|e| AppError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(move || super::zip::expand(uploads, &config)).await.map_err(|e| AppError::Internal(e.into()))
 }
 
 /// Makes every size off the async runtime, a bounded number at once. The
