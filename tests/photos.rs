@@ -21,6 +21,7 @@ backend_tests!(
     member_pages_are_never_stored,
     a_deleted_account_takes_its_photos_along,
     zip_uploads_open_and_hostile_zips_store_nothing,
+    demo_adds_galleries_of_outfits,
 );
 
 /// A striped JPEG, so it is a real picture and not a flat colour.
@@ -540,4 +541,20 @@ async fn zip_uploads_open_and_hostile_zips_store_nothing(b: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM photos WHERE title = 'red coat'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM photo_tags WHERE tag = 'zip'").await, 2);
+}
+
+async fn demo_adds_galleries_of_outfits(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    coterie::demo::fill_if_empty(&app.state).await.unwrap();
+    let photos = app.count("SELECT COUNT(*) FROM photos").await;
+    assert!(photos >= 15, "{photos} demo photos");
+    assert!(app.count("SELECT COUNT(*) FROM galleries").await >= 5);
+    assert!(app.count("SELECT COUNT(DISTINCT user_id) FROM photos").await >= 5, "a few per member");
+    assert_eq!(app.sum("SELECT photo_count FROM galleries").await, photos, "gallery counters agree with their rows");
+    assert_eq!(app.count("SELECT COUNT(*) FROM galleries WHERE cover_photo_id IS NULL").await, 0, "every gallery has a cover");
+    assert_eq!(stored_files(&app).len() as i64, photos * 7, "every size of every photo, and its original");
+    let grid = app.get("/photos").await;
+    assert_eq!(grid.status, StatusCode::OK);
+    assert!(grid.text.contains("Trench and stripes"));
+    assert!(app.get("/tags/capsule").await.text.contains("Linen Sunday"));
 }

@@ -6,7 +6,7 @@ mod files;
 mod galleries;
 pub mod store;
 mod text;
-mod upload;
+pub mod upload;
 mod views;
 mod zip;
 

@@ -43,7 +43,7 @@ struct Fields {
 }
 
 /// One file as sent: its name (for messages and default titles) and bytes.
-pub(super) struct Upload {
+pub struct Upload {
     pub name: String,
     pub bytes: Vec<u8>,
 }
@@ -148,14 +148,10 @@ pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Pag
     if uploads.is_empty() {
         return fail(fields, "file", "Choose a photo to upload.".into()).await;
     }
-    let mut made = Vec::with_capacity(uploads.len());
-    for upload in uploads {
-        match process(&state, &upload.bytes).await? {
-            Ok(rendered) => made.push((upload, rendered)),
-            Err(message) => return fail(fields, "file", format!("{}: {message}", shown(&upload.name))).await,
-        }
-    }
-    let ids = save(&state, user_id, gallery, &text, made).await?;
+    let ids = match add(&state, user_id, gallery, &text, uploads).await? {
+        Ok(ids) => ids,
+        Err(message) => return fail(fields, "file", message).await,
+    };
     let to = match (gallery, ids.as_slice()) {
         (Some(g), _) => format!("/galleries/{g}"),
         (None, [one]) => format!("/photos/{one}"),
@@ -164,6 +160,20 @@ pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Pag
     let said = if ids.len() == 1 { "Your photo is up.".to_string() } else { format!("Your {} photos are up.", ids.len()) };
     tracing::info!(count = ids.len(), user_id, "photos uploaded");
     Ok(redirect_with_flash(&state, &to, "success", &said))
+}
+
+/// Makes every size of every upload, then stores them all as photos of
+/// `user_id` (in `gallery`, already checked to be theirs). The inner error
+/// names the file refused; then nothing is stored.
+pub async fn add(state: &AppState, user_id: i64, gallery: Option<i64>, text: &PhotoText, uploads: Vec<Upload>) -> AppResult<Result<Vec<i64>, String>> {
+    let mut made = Vec::with_capacity(uploads.len());
+    for upload in uploads {
+        match process(state, &upload.bytes).await? {
+            Ok(rendered) => made.push((upload, rendered)),
+            Err(message) => return Ok(Err(format!("{}: {message}", shown(&upload.name)))),
+        }
+    }
+    Ok(Ok(save(state, user_id, gallery, text, made).await?))
 }
 
 /// Opens any ZIP among the uploads, off the async runtime (inflating is CPU work).
