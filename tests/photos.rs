@@ -22,6 +22,7 @@ backend_tests!(
     a_deleted_account_takes_its_photos_along,
     zip_uploads_open_and_hostile_zips_store_nothing,
     demo_adds_galleries_of_outfits,
+    uploads_are_rate_limited,
 );
 
 /// A striped JPEG, so it is a real picture and not a flat colour.
@@ -557,4 +558,19 @@ async fn demo_adds_galleries_of_outfits(b: Backend) {
     assert_eq!(grid.status, StatusCode::OK);
     assert!(grid.text.contains("Trench and stripes"));
     assert!(app.get("/tags/capsule").await.text.contains("Linen Sunday"));
+}
+
+async fn uploads_are_rate_limited(b: Backend) {
+    let app = with_member(b).await;
+    let token = app.get("/photos/upload").await.csrf();
+    let tiny = jpeg(8, 8, 3);
+    let send = || async {
+        let form = form(&[("t.jpg", tiny.clone())], &[]).text("csrf_token", token.clone());
+        app.client.post(app.url("/photos/upload")).multipart(form).send().await.unwrap().status()
+    };
+    for n in 1..=30 {
+        assert_eq!(send().await, StatusCode::SEE_OTHER, "upload {n} is within the limit");
+    }
+    assert_eq!(send().await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 30, "the refused upload stored nothing");
 }

@@ -24,7 +24,7 @@ pub use views::{profile_section, ProfileSection};
 /// comments and votes (their galleries go with the account's row).
 pub async fn forget_member(state: &AppState, user_id: i64) -> crate::web::error::AppResult<()> {
     loop {
-        let (batch, _) = store::page(&state.db, Some(user_id), false, store::Cursor::First).await?;
+        let (batch, _) = store::latest(&state.db, Some(user_id), None).await?;
         if batch.is_empty() {
             return Ok(());
         }

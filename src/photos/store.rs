@@ -217,37 +217,31 @@ pub async fn tags_of(db: &Db, photo_id: i64) -> AppResult<Vec<String>> {
     Ok(rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
 }
 
-/// Where a grid page starts: after the last photo of the page before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cursor {
-    First,
-    /// Newest first: photos with a smaller id.
-    BeforeId(i64),
-    /// Best first: a lower score, or the same score and a smaller id.
-    BeforeScore(i64, i64),
+/// A page of photos, newest first, and whether there are more: site-wide
+/// (`member` None) or one member's. Walks the primary key (or the member's
+/// index) from the cursor, so page 1,000 costs what page 1 does.
+pub async fn latest(db: &Db, member: Option<i64>, before_id: Option<i64>) -> AppResult<(Vec<Photo>, bool)> {
+    let before = before_id.unwrap_or(i64::MAX);
+    let query = match member {
+        None => db.query("SELECT * FROM photos WHERE id < ? ORDER BY id DESC LIMIT ?").bind(before),
+        Some(m) => db.query("SELECT * FROM photos WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?").bind(m).bind(before),
+    };
+    let rows = query.bind(PER_PAGE + 1).fetch_all(db.r()).await?;
+    more(photos(&rows)?)
 }
 
-/// A page of photos and whether there are more. Site-wide (`member` None)
-/// or one member's; newest first, or by score with `Cursor::BeforeScore`.
-/// Each walks an index from its cursor, so page 1,000 costs what page 1 does.
-pub async fn page(db: &Db, member: Option<i64>, by_score: bool, cursor: Cursor) -> AppResult<(Vec<Photo>, bool)> {
-    let (score, id) = match cursor {
-        Cursor::First => (i64::MAX, i64::MAX),
-        Cursor::BeforeId(id) => (i64::MAX, id),
-        Cursor::BeforeScore(score, id) => (score, id),
-    };
-    let rows = match (by_score, member) {
-        (false, None) => db.query("SELECT * FROM photos WHERE id < ? ORDER BY id DESC LIMIT ?").bind(id),
-        (false, Some(m)) => db.query("SELECT * FROM photos WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?").bind(m).bind(id),
-        (true, _) => db
-            .query("SELECT * FROM photos WHERE score < ? OR (score = ? AND id < ?) ORDER BY score DESC, id DESC LIMIT ?")
-            .bind(score)
-            .bind(score)
-            .bind(id),
-    }
-    .bind(PER_PAGE + 1)
-    .fetch_all(db.r())
-    .await?;
+/// A page of photos site-wide, best first (then newest), after the
+/// (score, id) of the last photo of the page before; walks `photos_top`.
+pub async fn top(db: &Db, after: Option<(i64, i64)>) -> AppResult<(Vec<Photo>, bool)> {
+    let (score, id) = after.unwrap_or((i64::MAX, i64::MAX));
+    let rows = db
+        .query("SELECT * FROM photos WHERE score < ? OR (score = ? AND id < ?) ORDER BY score DESC, id DESC LIMIT ?")
+        .bind(score)
+        .bind(score)
+        .bind(id)
+        .bind(PER_PAGE + 1)
+        .fetch_all(db.r())
+        .await?;
     more(photos(&rows)?)
 }
 

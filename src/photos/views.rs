@@ -9,7 +9,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::files::{self, Picture};
-use super::store::{self, Cursor, Gallery, Photo};
+use super::store::{self, Gallery, Photo};
 use crate::accounts::store::{self as members, Author, User};
 use crate::app::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -71,37 +71,47 @@ pub struct GridQuery {
     cpage: String,
 }
 
-fn cursor(q: &GridQuery) -> AppResult<(bool, Cursor)> {
-    let by_score = match q.sort.as_str() {
-        "" | "new" => false,
-        "top" => true,
-        _ => return Err(AppError::NotFound),
-    };
-    if q.after.is_empty() {
-        return Ok((by_score, Cursor::First));
+/// Where a page starts, from `?sort=` and `?after=`; anything unreadable is a 404.
+enum Start {
+    Latest(Option<i64>),
+    Top(Option<(i64, i64)>),
+}
+
+fn start(q: &GridQuery) -> AppResult<Start> {
+    let number = |raw: &str| raw.parse::<i64>().map_err(|_| AppError::NotFound);
+    let after = (!q.after.is_empty()).then_some(q.after.as_str());
+    match q.sort.as_str() {
+        "" | "new" => Ok(Start::Latest(after.map(number).transpose()?)),
+        "top" => {
+            let pair = |raw: &str| {
+                let (score, id) = raw.split_once('_').ok_or(AppError::NotFound)?;
+                Ok::<_, AppError>((number(score)?, number(id)?))
+            };
+            Ok(Start::Top(after.map(pair).transpose()?))
+        }
+        _ => Err(AppError::NotFound),
     }
-    let cursor = if by_score {
-        let (score, id) = q.after.split_once('_').ok_or(AppError::NotFound)?;
-        Cursor::BeforeScore(score.parse().map_err(|_| AppError::NotFound)?, id.parse().map_err(|_| AppError::NotFound)?)
-    } else {
-        Cursor::BeforeId(q.after.parse().map_err(|_| AppError::NotFound)?)
-    };
-    Ok((by_score, cursor))
 }
 
 pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<GridQuery>) -> AppResult<Response> {
-    let (by_score, at) = cursor(&q)?;
-    let (photos, has_more) = store::page(&state.db, None, by_score, at).await?;
+    let start = start(&q)?;
+    let (photos, has_more, first, sort) = match start {
+        Start::Latest(before) => {
+            let (photos, more) = store::latest(&state.db, None, before).await?;
+            (photos, more, before.is_none(), "new")
+        }
+        Start::Top(after) => {
+            let (photos, more) = store::top(&state.db, after).await?;
+            (photos, more, after.is_none(), "top")
+        }
+    };
     let next = match (has_more, photos.last()) {
-        (true, Some(last)) if by_score => Some(format!("/photos?sort=top&after={}_{}", last.score, last.id)),
+        (true, Some(last)) if sort == "top" => Some(format!("/photos?sort=top&after={}_{}", last.score, last.id)),
         (true, Some(last)) => Some(format!("/photos?after={}", last.id)),
         _ => None,
     };
     let photos = views(&state, &photos).await?;
-    page.render(
-        "photos/index.html",
-        context! { photos => photos, next => next, sort => if by_score { "top" } else { "new" }, first => at == Cursor::First },
-    )
+    page.render("photos/index.html", context! { photos => photos, next => next, sort => sort, first => first })
 }
 
 pub async fn tag_page(State(state): State<AppState>, page: Page, Path(raw): Path<String>, Query(q): Query<GridQuery>) -> AppResult<Response> {
@@ -276,7 +286,7 @@ pub struct ProfileSection {
 }
 
 pub async fn profile_section(state: &AppState, owner: &User) -> AppResult<ProfileSection> {
-    let (photos, more) = store::page(&state.db, Some(owner.id), false, Cursor::First).await?;
+    let (photos, more) = store::latest(&state.db, Some(owner.id), None).await?;
     let galleries = store::galleries_of(&state.db, owner.id, 24).await?;
     Ok(ProfileSection {
         photos: photos.iter().map(|p| view(state, p, owner)).collect(),
