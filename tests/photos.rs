@@ -23,6 +23,7 @@ backend_tests!(
     zip_uploads_open_and_hostile_zips_store_nothing,
     demo_adds_galleries_of_outfits,
     uploads_are_rate_limited,
+    a_large_upload_streams_past_the_csrf_check,
 );
 
 /// A striped JPEG, so it is a real picture and not a flat colour.
@@ -573,4 +574,20 @@ async fn uploads_are_rate_limited(b: Backend) {
     }
     assert_eq!(send().await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 30, "the refused upload stored nothing");
+}
+
+/// The CSRF check reads only as far as the token; the rest of a large body
+/// streams to the upload handler and its own, larger limit.
+async fn a_large_upload_streams_past_the_csrf_check(b: Backend) {
+    let app = with_member(b).await;
+    let token = app.get("/photos/upload").await.csrf();
+    let big = vec![b'x'; 17 * 1024 * 1024];
+    let mut form = Form::new().text("csrf_token", token);
+    for n in 0..4 {
+        form = form.part("file", Part::bytes(big.clone()).file_name(format!("big{n}.jpg")));
+    }
+    let response = app.client.post(app.url("/photos/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "68 MB reach the handler, which reads every file");
+    assert!(response.text().await.unwrap().contains("big0.jpg: That file is not a JPEG"));
+    nothing_stored(&app, "a large upload of non-images").await;
 }
