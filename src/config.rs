@@ -419,3 +419,26 @@ mod example_file {
         assert_eq!(toml::to_string(&loaded).unwrap(), toml::to_string(&Config::default()).unwrap());
     }
 }
+
+#[cfg(test)]
+mod photo_config {
+    use super::*;
+
+    #[test]
+    fn photo_settings_are_checked() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.photos.sizes.push(c.photos.sizes[0].clone());
+        assert!(c.validate().is_err(), "two sizes with one name");
+        c.photos.sizes = vec![];
+        assert!(c.validate().is_err(), "no sizes");
+        let mut c = Config::default();
+        c.photos.sizes[0].name = "../x".into();
+        assert!(c.validate().is_err(), "a size name that would make a path");
+        let mut c = Config::default();
+        c.photos.max_files_per_upload = 0;
+        assert!(c.validate().is_err());
+        let env = [("COTERIE_PHOTOS_MAX_BYTES".to_string(), "1000".to_string())];
+        assert_eq!(Config::load_from(None, &env).unwrap().photos.max_bytes, 1000);
+    }
+}
