@@ -28,7 +28,7 @@ use crate::web::error::{AppError, AppResult};
 use crate::web::page::Page;
 use crate::web::render::Templates;
 use crate::content::Kind;
-use crate::{accounts, blog, comments, forums, profiles, votes, web};
+use crate::{accounts, blog, comments, forums, photos, profiles, votes, web};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -41,14 +41,16 @@ pub const MIGRATIONS: &[migrations::AppMigrations] = &[
     migrations::AppMigrations { app: "comments", migrations: comments::MIGRATIONS },
     migrations::AppMigrations { app: "blog", migrations: blog::MIGRATIONS },
     migrations::AppMigrations { app: "forums", migrations: forums::migrations::MIGRATIONS },
+    migrations::AppMigrations { app: "photos", migrations: photos::MIGRATIONS },
 ];
 
 /// The site's main sections, in navigation order: (path, label).
-pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog"), ("/forums", "Forums")];
+pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog"), ("/forums", "Forums"), ("/photos", "Photos")];
 
 /// Content that comments and votes attach to: one line per kind.
 pub const KINDS: &[Kind] = &[
     Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true, lists: &[tags::BLOG], within: None },
+    Kind { name: "photo", table: "photos", visible: photos::VISIBLE, time: "created_at", link: "/photos/", comments: true, votes: true, lists: &[tags::PHOTOS], within: None },
     Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true, lists: &[], within: None },
 ];
 
@@ -176,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .merge(comments::router())
         .merge(votes::router())
         .merge(forums::router())
+        .merge(photos::router(&state.config))
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
         // A panic becomes a 500 that error_pages then dresses as the theme's page.

@@ -45,6 +45,7 @@ pub struct Config {
     pub votes: VotesConfig,
     pub page_cache: PageCacheConfig,
     pub metrics: MetricsConfig,
+    pub photos: PhotosConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +76,33 @@ pub struct PageCacheConfig {
 impl Default for PageCacheConfig {
     fn default() -> Self {
         PageCacheConfig { enabled: true, max_age_seconds: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotosConfig {
+    /// Largest file accepted, in bytes (each file, and each image in a ZIP).
+    pub max_bytes: usize,
+    /// Largest picture, as width × height claimed by its header.
+    pub max_pixels: u64,
+    /// Files one upload may carry.
+    pub max_files_per_upload: usize,
+    /// Keep the uploaded file under `originals/` (never served).
+    pub keep_originals: bool,
+    /// The sizes made at upload (`[[photos.sizes]]`).
+    pub sizes: Vec<crate::media::pipeline::PhotoSize>,
+}
+
+impl Default for PhotosConfig {
+    fn default() -> Self {
+        PhotosConfig {
+            max_bytes: 20 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_files_per_upload: 20,
+            keep_originals: true,
+            sizes: crate::media::pipeline::PhotoSize::defaults(),
+        }
     }
 }
 
@@ -166,6 +194,7 @@ impl Default for Config {
             votes: VotesConfig::default(),
             page_cache: PageCacheConfig::default(),
             metrics: MetricsConfig::default(),
+            photos: PhotosConfig::default(),
         }
     }
 }
@@ -237,12 +266,28 @@ impl Config {
         if self.accounts.min_password_length < 8 {
             bail!("accounts.min_password_length must be at least 8");
         }
+        self.validate_photos()?;
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be at least 1");
         }
         let public = self.public_url();
         if !(public.starts_with("http://") || public.starts_with("https://")) {
             bail!("public_url must start with http:// or https://");
+        }
+        Ok(())
+    }
+
+    fn validate_photos(&self) -> anyhow::Result<()> {
+        let p = &self.photos;
+        if p.max_bytes == 0 || p.max_pixels == 0 || p.max_files_per_upload == 0 {
+            bail!("photos.max_bytes, max_pixels and max_files_per_upload must be above 0");
+        }
+        if p.sizes.is_empty() || p.sizes.iter().any(|s| s.formats.is_empty() || s.name.is_empty()) {
+            bail!("photos.sizes needs at least one size, each with a name and a format");
+        }
+        let names_ok = p.sizes.iter().all(|s| s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        if !names_ok || p.sizes.iter().enumerate().any(|(i, s)| p.sizes[..i].iter().any(|t| t.name == s.name)) {
+            bail!("photos.sizes names must be distinct words of letters, digits and _");
         }
         Ok(())
     }
@@ -407,5 +452,28 @@ mod example_file {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("coterie.example.toml");
         let loaded = Config::load_from(Some(&path), &[]).unwrap();
         assert_eq!(toml::to_string(&loaded).unwrap(), toml::to_string(&Config::default()).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod photo_config {
+    use super::*;
+
+    #[test]
+    fn photo_settings_are_checked() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.photos.sizes.push(c.photos.sizes[0].clone());
+        assert!(c.validate().is_err(), "two sizes with one name");
+        c.photos.sizes = vec![];
+        assert!(c.validate().is_err(), "no sizes");
+        let mut c = Config::default();
+        c.photos.sizes[0].name = "../x".into();
+        assert!(c.validate().is_err(), "a size name that would make a path");
+        let mut c = Config::default();
+        c.photos.max_files_per_upload = 0;
+        assert!(c.validate().is_err());
+        let env = [("COTERIE_PHOTOS_MAX_BYTES".to_string(), "1000".to_string())];
+        assert_eq!(Config::load_from(None, &env).unwrap().photos.max_bytes, 1000);
     }
 }

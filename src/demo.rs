@@ -90,6 +90,7 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     let ids = member_ids(state).await?;
     blog(state, &ids).await?;
     forums(state, &ids).await.context("cannot add the demo forums")?;
+    photos(state, &ids).await.context("cannot add the demo photos")?;
     eprintln!(
         "Demo content added: {} members, blog posts, comments, votes and forums. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
         MEMBERS.len()
@@ -360,4 +361,92 @@ async fn blog(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Demo galleries: (owner index, title, description, photos as (title, tags)).
+type DemoGallery = (usize, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const GALLERIES: &[DemoGallery] = &[
+    (2, "Paris spring capsule", "Twelve pieces, three colours. Here are a few of the **looks**.", &[
+        ("Trench and stripes", "trench, stripes, capsule"), ("Linen Sunday", "linen, capsule"), ("Navy and cream", "capsule")]),
+    (3, "Tailoring diary", "Fittings, fabrics and the odd mistake.", &[
+        ("Grey flannel", "tailoring, wool"), ("Unstructured blazer", "tailoring")]),
+    (4, "Jaipur colour", "Block prints and bright cotton.", &[
+        ("Indigo print", "block-print, cotton"), ("Marigold", "block-print"), ("Rose kurta", "block-print, colour")]),
+    (5, "Mostly black", "", &[("Monochrome", "minimal"), ("The loud sock", "minimal, socks")]),
+    (6, "Scarf experiments", "Ten ways to tie a silk scarf, photographed.", &[("The bow", "silk, scarf"), ("As a belt", "silk, scarf")]),
+    (7, "Rotation", "", &[("Court classics", "sneakers, streetwear"), ("Archive jacket", "streetwear")]),
+    (9, "Sea air", "Loose shirts and espadrilles.", &[("Resoled again", "mending, espadrilles"), ("Linen shirt", "linen")]),
+    (10, "Layers", "Quiet colours, good pockets.", &[("Three layers", "layering"), ("Oat and olive", "layering, wool")]),
+    (11, "Statement pieces", "", &[("Kente jacket", "kente, colour"), ("Gold earrings", "colour")]),
+];
+
+/// A gallery or two per demo member, with photos made by the real pipeline
+/// from generated outfit pictures.
+async fn photos(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
+    use crate::photos::{store as photo_store, upload};
+    let mut seed = 0u32;
+    for (owner, title, description, shots) in GALLERIES {
+        let user_id = ids[*owner];
+        let gallery = photo_store::create_gallery(&state.db, user_id, title, description).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (shot, tags) in shots.iter() {
+            seed += 1;
+            let text = photo_store::PhotoText {
+                title: shot.to_string(),
+                caption: format!("From *{title}*."),
+                tags: crate::tags::parse(tags).map_err(anyhow::Error::msg)?,
+            };
+            let file = upload::Upload { name: format!("{shot}.png"), bytes: outfit(seed)? };
+            upload::add(state, user_id, Some(gallery), &text, vec![file])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(())
+}
+
+/// An outfit in colour blocks: a top (striped on odd seeds), a skirt or
+/// trousers, shoes, on a softly lit backdrop with a floor line. Portrait
+/// or square, so grids show both.
+fn outfit(seed: u32) -> anyhow::Result<Vec<u8>> {
+    let [backdrop, top, bottom] = PALETTES[seed as usize % PALETTES.len()];
+    let skin = SKIN[(seed as usize * 5 + 1) % SKIN.len()];
+    let (width, height) = if seed % 3 == 0 { (720u32, 720u32) } else { (600u32, 800u32) };
+    let skirt = seed % 2 == 0;
+    let striped = seed % 2 == 1;
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let dx = (fx - 0.5).abs();
+        let head = ((fx - 0.5).powi(2) * 1.6 + (fy - 0.12).powi(2)).sqrt() < 0.06;
+        let neck = dx < 0.025 && (0.17..0.21).contains(&fy);
+        let torso = (0.20..0.50).contains(&fy) && dx < 0.13 + (fy - 0.20) * 0.1;
+        let arms = (0.21..0.47).contains(&fy) && (0.15..0.20).contains(&(dx - (fy - 0.21) * 0.12));
+        let lower = if skirt {
+            (0.50..0.74).contains(&fy) && dx < 0.15 + (fy - 0.50) * 0.35
+        } else {
+            (0.50..0.88).contains(&fy) && dx < 0.14 && dx > 0.012 + (fy - 0.50) * 0.02
+        };
+        let legs = (0.74..0.90).contains(&fy) && (0.035..0.07).contains(&dx);
+        let shoes = (0.895..0.93).contains(&fy) && (0.03..0.10).contains(&dx);
+        let floor = fy > 0.93;
+        let colour = if head || neck || (legs && !lower) || arms && fy > 0.44 {
+            skin
+        } else if torso || arms {
+            if striped && ((fy * 40.0) as u32) % 2 == 0 { blend(top, [250, 248, 240], 0.8) } else { top }
+        } else if lower {
+            bottom
+        } else if shoes {
+            [34, 30, 28]
+        } else if floor {
+            blend(backdrop, [60, 50, 45], 0.35)
+        } else {
+            // A soft light from the top left.
+            blend(backdrop, [255, 255, 255], (1.0 - fy) * 0.35 * (1.0 - fx * 0.5))
+        };
+        Rgb(colour)
+    });
+    let mut png = Vec::new();
+    image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
 }

@@ -28,6 +28,9 @@ pub const MEMBERS: &str = "members";
 pub const FORUMS: &str = "forums";
 /// Blog lists: latest, hot, top, featured, tags, archives, feeds.
 pub const BLOG: &str = "blog";
+/// Every photo page, grid, gallery and tag page (photos move between them
+/// with every upload, edit, vote and gallery change).
+pub const PHOTOS: &str = "photos";
 
 /// How long a version lives unused. Longer than any page entry, so an entry
 /// never outlives the versions it was checked against.

@@ -31,8 +31,10 @@ async fn profile(State(state): State<AppState>, page: Page, Path(username): Path
         return Err(AppError::NotFound);
     }
     let is_self = viewer.is_some_and(|v| v.id == user.id);
-    let page = page.tagged([crate::pagecache::tags::user(user.id)]);
-    page.render("profiles/profile.html", context! { profile => user.profile(&state.config), is_self => is_self })
+    let photos = crate::photos::profile_section(&state, &user).await?;
+    // The photo section shows scores and counts of any of their photos.
+    let page = page.tagged([crate::pagecache::tags::user(user.id), crate::pagecache::tags::PHOTOS.to_string()]);
+    page.render("profiles/profile.html", context! { profile => user.profile(&state.config), is_self => is_self, photos => photos })
 }
 
 const PER_PAGE: i64 = 24;

@@ -3,8 +3,6 @@
 //! the site's secret and bound to the session (or, for visitors, to a
 //! random cookie). Scripts may send the token as `X-CSRF-Token`.
 
-use std::convert::Infallible;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
@@ -21,6 +19,8 @@ pub const COOKIE: &str = "coterie_csrf";
 pub const FIELD: &str = "csrf_token";
 /// Largest form body read for its token; uploads are bounded again by their handlers.
 const MAX_FORM: usize = 1024 * 1024;
+/// How far into a multipart body the token may sit. Only this much is held
+/// to find it; the rest streams on to the handler and its own body limit.
 const MAX_MULTIPART: usize = 64 * 1024 * 1024;
 
 /// The token forms must carry for this visitor.
@@ -62,15 +62,16 @@ async fn check(state: &AppState, request: Request) -> Result<Request, AppError> 
         .unwrap_or_default()
         .to_string();
     let (parts, body) = request.into_parts();
-    let limit = if content_type.starts_with("multipart/form-data") { MAX_MULTIPART } else { MAX_FORM };
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::PayloadTooLarge)?;
-    let sent = if content_type.starts_with("application/x-www-form-urlencoded") {
-        form_field(&bytes)
-    } else if content_type.starts_with("multipart/form-data") {
-        multipart_field(&content_type, bytes.clone()).await
-    } else {
-        None
-    };
+    if content_type.starts_with("multipart/form-data") {
+        let (sent, body) = multipart_field(&content_type, body).await?;
+        return match sent {
+            Some(sent) if crypto::equal(&sent, &expected) => Ok(Request::from_parts(parts, body)),
+            Some(_) => Err(AppError::Csrf("wrong form token")),
+            None => Err(AppError::Csrf("missing form token")),
+        };
+    }
+    let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let sent = if content_type.starts_with("application/x-www-form-urlencoded") { form_field(&bytes) } else { None };
     match sent {
         Some(sent) if crypto::equal(&sent, &expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
         Some(_) => Err(AppError::Csrf("wrong form token")),
@@ -86,16 +87,48 @@ fn form_field(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-async fn multipart_field(content_type: &str, body: bytes::Bytes) -> Option<String> {
-    let boundary = multer::parse_boundary(content_type).ok()?;
-    let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
+/// The token field of a multipart body, and the body to hand on: what was
+/// read to find the token, then the rest, still unread. Reading stops at
+/// the token, so a large upload is never held here whole.
+async fn multipart_field(content_type: &str, body: Body) -> Result<(Option<String>, Body), AppError> {
+    use futures_util::StreamExt;
+    use std::sync::{Arc, Mutex};
+    use std::task::Poll;
+
+    let Ok(boundary) = multer::parse_boundary(content_type) else { return Ok((None, Body::empty())) };
+    let source = Arc::new(Mutex::new(body.into_data_stream()));
+    let read: Arc<Mutex<(Vec<bytes::Bytes>, usize)>> = Arc::default();
+    let tee = {
+        let (source, read) = (source.clone(), read.clone());
+        futures_util::stream::poll_fn(move |cx| {
+            let next = source.lock().unwrap().poll_next_unpin(cx);
+            if let Poll::Ready(Some(Ok(chunk))) = &next {
+                let mut read = read.lock().unwrap();
+                read.1 += chunk.len();
+                if read.1 > MAX_MULTIPART {
+                    return Poll::Ready(Some(Err(std::io::Error::other("the form token is too far into the body"))));
+                }
+                read.0.push(chunk.clone());
+            }
+            next.map(|item| item.map(|r| r.map_err(std::io::Error::other)))
+        })
+    };
+    let mut multipart = multer::Multipart::new(tee, boundary);
+    let mut sent = None;
     while let Ok(Some(field)) = multipart.next_field().await {
         if field.name() == Some(FIELD) {
-            return field.text().await.ok();
+            sent = field.text().await.ok();
+            break;
         }
     }
-    None
+    drop(multipart);
+    let (chunks, total) = std::mem::take(&mut *read.lock().unwrap());
+    if sent.is_none() && total > MAX_MULTIPART {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let rest = futures_util::stream::poll_fn(move |cx| source.lock().unwrap().poll_next_unpin(cx));
+    let read_part = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
+    Ok((sent, Body::from_stream(read_part.chain(rest))))
 }
 
 /// Browsers name the page a form was sent from; it must be this site.

@@ -324,3 +324,14 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
     img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
 }
+
+/// A decompression bomb: a tiny PNG whose header claims `side`×`side` pixels.
+pub fn png_claiming(side: u32) -> Vec<u8> {
+    let mut bomb = png(8, 8);
+    bomb[16..20].copy_from_slice(&side.to_be_bytes());
+    bomb[20..24].copy_from_slice(&side.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    bomb
+}
