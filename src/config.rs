@@ -43,6 +43,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub comments: CommentsConfig,
     pub votes: VotesConfig,
+    pub blog: BlogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +132,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             comments: CommentsConfig::default(),
             votes: VotesConfig::default(),
+            blog: BlogConfig::default(),
         }
     }
 }
@@ -163,6 +165,21 @@ impl Default for AvatarsConfig {
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         RateLimitsConfig { auth_per_ip: 20, login_per_account: 10, window_seconds: 600 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlogConfig {
+    /// Largest cover image upload, in bytes.
+    pub cover_max_bytes: usize,
+    /// Largest cover image, in pixels (width × height), checked before decoding.
+    pub cover_max_pixels: u64,
+}
+
+impl Default for BlogConfig {
+    fn default() -> Self {
+        BlogConfig { cover_max_bytes: 10 * 1024 * 1024, cover_max_pixels: 50_000_000 }
     }
 }
 

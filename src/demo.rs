@@ -331,6 +331,8 @@ async fn blog(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
             body: p.body.to_string(),
             status: if p.days_ago < 0 { "scheduled" } else { "published" },
             published_at: Some(at),
+            tags: Vec::new(),
+            cover: None,
         };
         let id = posts::create(&state.db, user_id, &draft).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         state.db.query("UPDATE blog_posts SET featured = ?, created_at = ? WHERE id = ?").bind(p.featured as i64).bind(at).bind(id).execute(state.db.w()).await?;

@@ -15,6 +15,8 @@ pub mod mail;
 pub mod markdown;
 pub mod media;
 pub mod profiles;
+pub mod sitemap;
 pub mod tags;
 pub mod votes;
 pub mod web;
+pub mod xml;
