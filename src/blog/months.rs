@@ -83,7 +83,7 @@ pub struct MonthCount {
 /// Moves a post's count from the month of `was` to the month of `now`
 /// (either None: not listed, i.e. a draft or a deleted post), for its
 /// author and for the site, inside the post's write transaction.
-pub async fn moved(db: &Db, tx: &mut sqlx::AnyConnection, user_id: i64, was: Option<i64>, now: Option<i64>) -> AppResult<()> {
+pub async fn moved(db: &Db, tx: &mut sqlx::AnyConnection, user_id: i64, was: Option<i64>, now: Option<i64>) -> Result<(), sqlx::Error> {
     let (was, now) = (was.map(Month::of), now.map(Month::of));
     if was == now {
         return Ok(());

@@ -170,6 +170,10 @@ fn listed_at(status: &str, published_at: Option<i64>) -> Option<i64> {
 
 /// Creates a post with its tags and month count, in one transaction.
 pub async fn create(db: &Db, user_id: i64, d: &Draft) -> AppResult<i64> {
+    Ok(crate::db::retry_deadlocks(|| try_create(db, user_id, d)).await?)
+}
+
+async fn try_create(db: &Db, user_id: i64, d: &Draft) -> Result<i64, sqlx::Error> {
     let now = now();
     let cover = super::cover::Columns::of(d.cover.as_ref());
     let mut tx = db.w().begin().await?;
@@ -197,7 +201,7 @@ pub async fn create(db: &Db, user_id: i64, d: &Draft) -> AppResult<i64> {
         .bind(cover.card_height)
         .run(&mut *tx)
         .await?;
-    super::tagged::replace(db, &mut tx, id, &d.tags, d.listed_at()).await?;
+    super::tagged::add(db, &mut tx, id, &d.tags, d.listed_at()).await?;
     super::months::moved(db, &mut tx, user_id, None, d.listed_at()).await?;
     tx.commit().await?;
     Ok(id)
@@ -205,18 +209,23 @@ pub async fn create(db: &Db, user_id: i64, d: &Draft) -> AppResult<i64> {
 
 /// The post's row as it is now, locked for the rest of the transaction
 /// (the no-op update takes the row lock on every backend before the read).
-async fn lock(db: &Db, tx: &mut sqlx::AnyConnection, id: i64) -> AppResult<Option<Post>> {
+async fn lock(db: &Db, tx: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Post>, sqlx::Error> {
     db.query("UPDATE blog_posts SET updated_at = updated_at WHERE id = ?").bind(id).execute(&mut *tx).await?;
     let row = db.query("SELECT * FROM blog_posts WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
-    Ok(row.as_ref().map(Post::from_row).transpose()?)
+    row.as_ref().map(Post::from_row).transpose()
 }
 
 /// Saves new fields, tags and cover; an old slug is kept so its URL
 /// redirects. Returns the cover the post had before, when it changed, so
 /// its files can be removed once the change is committed.
 pub async fn update(db: &Db, post: &Post, d: &Draft) -> AppResult<Option<super::cover::Cover>> {
+    crate::db::retry_deadlocks(|| try_update(db, post.id, d)).await?.ok_or(crate::web::error::AppError::NotFound)
+}
+
+/// None when the post is gone; else the replaced cover, if any.
+async fn try_update(db: &Db, id: i64, d: &Draft) -> Result<Option<Option<super::cover::Cover>>, sqlx::Error> {
     let mut tx = db.w().begin().await?;
-    let current = lock(db, &mut tx, post.id).await?.ok_or(crate::web::error::AppError::NotFound)?;
+    let Some(current) = lock(db, &mut tx, id).await? else { return Ok(None) };
     if d.slug != current.slug {
         db.query("DELETE FROM blog_old_slugs WHERE user_id = ? AND slug = ?")
             .bind(current.user_id)
@@ -256,12 +265,16 @@ pub async fn update(db: &Db, post: &Post, d: &Draft) -> AppResult<Option<super::
     super::months::moved(db, &mut tx, current.user_id, was, d.listed_at()).await?;
     tx.commit().await?;
     let replaced = current.cover.filter(|old| d.cover.as_ref().map(|c| &c.key) != Some(&old.key));
-    Ok(replaced)
+    Ok(Some(replaced))
 }
 
 /// Deletes a post with its tags and month count. Returns what was deleted
 /// (for its cover files and attachments), or None when it was already gone.
 pub async fn delete(db: &Db, id: i64) -> AppResult<Option<Post>> {
+    Ok(crate::db::retry_deadlocks(|| try_delete(db, id)).await?)
+}
+
+async fn try_delete(db: &Db, id: i64) -> Result<Option<Post>, sqlx::Error> {
     let mut tx = db.w().begin().await?;
     let Some(current) = lock(db, &mut tx, id).await? else { return Ok(None) };
     db.query("DELETE FROM blog_post_tags WHERE post_id = ?").bind(id).execute(&mut *tx).await?;

@@ -12,8 +12,14 @@ use crate::web::error::AppResult;
 
 /// Sets a post's tags (inside the post's write transaction). `listed_at` is
 /// its publication time, or None for a draft, which no tag page lists.
-pub async fn replace(db: &Db, tx: &mut sqlx::AnyConnection, post_id: i64, tags: &[String], listed_at: Option<i64>) -> AppResult<()> {
+pub async fn replace(db: &Db, tx: &mut sqlx::AnyConnection, post_id: i64, tags: &[String], listed_at: Option<i64>) -> Result<(), sqlx::Error> {
     db.query("DELETE FROM blog_post_tags WHERE post_id = ?").bind(post_id).execute(&mut *tx).await?;
+    add(db, tx, post_id, tags, listed_at).await
+}
+
+/// Tags a new post (no DELETE first: on MySQL its gap locks would make
+/// concurrent new posts deadlock).
+pub async fn add(db: &Db, tx: &mut sqlx::AnyConnection, post_id: i64, tags: &[String], listed_at: Option<i64>) -> Result<(), sqlx::Error> {
     for tag in tags {
         db.query("INSERT INTO blog_post_tags (tag, post_id, published_at) VALUES (?, ?, ?)")
             .bind(tag.clone())
