@@ -208,12 +208,13 @@ fn split_neighbours(mut views: Vec<PostView>, has_older: bool) -> (Option<PostVi
 pub async fn new_page(State(state): State<AppState>, Member(_me): Member, page: Page) -> AppResult<Response> {
     page.with_csrf().render(
         "blog/edit.html",
-        context! { form => context! {}, errors => context! {}, editing => false, action => "/blog/new", max_cover_mb => max_cover_mb(&state) },
+        context! { form => context! {}, errors => context! {}, editing => false, action => "/blog/new", max_cover => max_cover(&state) },
     )
 }
 
-fn max_cover_mb(state: &AppState) -> usize {
-    state.config.blog.cover_max_bytes.div_ceil(1024 * 1024)
+/// The cover size limit, as the form's hint says it ("10 MB").
+fn max_cover(state: &AppState) -> String {
+    crate::media::images::describe_bytes(state.config.blog.cover_max_bytes)
 }
 
 /// What the writing page shows besides the form: where it posts, and the
@@ -233,7 +234,7 @@ fn rerender(state: &AppState, page: Page, form: &PostForm, errors: FieldErrors, 
         "blog/edit.html",
         context! {
             form => form::values(form), errors => errors, preview => preview, editing => writing.current.is_some(),
-            action => writing.action, cover => cover, max_cover_mb => max_cover_mb(state),
+            action => writing.action, cover => cover, max_cover => max_cover(state),
         },
     )
 }
@@ -243,7 +244,7 @@ fn rerender(state: &AppState, page: Page, form: &PostForm, errors: FieldErrors, 
 async fn cover_of(state: &AppState, user_id: i64, upload: Upload, kept: Option<super::cover::Cover>) -> AppResult<Result<Option<super::cover::Cover>, String>> {
     match upload {
         Upload::None => Ok(Ok(kept)),
-        Upload::TooLarge => Ok(Err(format!("That picture is larger than {} MB.", max_cover_mb(state)))),
+        Upload::TooLarge => Ok(Err(crate::media::images::ImageError::TooLarge { max_bytes: state.config.blog.cover_max_bytes }.to_string())),
         Upload::File(bytes) => Ok(super::cover::store(state, user_id, bytes).await?.map(Some)),
     }
 }
@@ -299,7 +300,7 @@ pub async fn edit_page(State(state): State<AppState>, Member(me): Member, page: 
         context! {
             form => context! { title => post.title, body => post.body, slug => post.slug, tags => crate::tags::join(&tags), publish_at => publish_at },
             errors => context! {}, editing => true, action => action, state => post.state(), cover => cover,
-            max_cover_mb => max_cover_mb(&state),
+            max_cover => max_cover(&state),
             delete_action => format!("{}/delete", store::url(&me.user.username, &post.slug)),
         },
     )

@@ -327,3 +327,24 @@ pub fn python(script: &str, input: &str) -> String {
 pub fn with_file(form: reqwest::multipart::Form, bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
     form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("application/octet-stream").unwrap())
 }
+
+/// A tiny PNG whose header claims `w`×`h` pixels: a decompression bomb's shape.
+pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut bomb = png(8, 8);
+    bomb[16..20].copy_from_slice(&w.to_be_bytes());
+    bomb[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    bomb
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
