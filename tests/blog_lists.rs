@@ -15,6 +15,7 @@ backend_tests!(
     bad_months_are_not_found,
     month_counts_follow_edits_and_deletes,
     concurrent_posts_are_all_counted,
+    the_migration_counts_months_as_writes_do,
     new_forms_need_the_csrf_token,
 );
 
@@ -246,4 +247,30 @@ async fn new_forms_need_the_csrf_token(b: Backend) {
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT COUNT(*) FROM blog_posts WHERE title = 'Mine'").await, 1);
     assert!(!app.data.path().join("media/covers").exists(), "no file was stored");
+}
+
+/// The migration that made `blog_months` counted existing posts with each
+/// database's own date functions; they must agree with the writes' counts.
+async fn the_migration_counts_months_as_writes_do(b: Backend) {
+    use sqlx::Row as _;
+    let app = with_ava(b).await;
+    // Around month ends in UTC, where a time zone slip would show.
+    for (title, at) in [("Jan end", 1_706_745_599), ("Feb start", 1_706_745_600), ("Leap day", 1_709_251_199), ("New year", 1_735_689_600)] {
+        write(&app, &[("title", title), ("body", "x"), ("action", "publish")]).await;
+        set_time(&app, &coterie::blog::store::slugify(title), at).await;
+    }
+    write(&app, &[("title", "Draft"), ("body", "x"), ("action", "draft")]).await;
+    let db = &app.state.db;
+    let rows = || async {
+        let rows = db.query("SELECT user_id, month, post_count FROM blog_months WHERE post_count > 0 ORDER BY user_id, month").fetch_all(db.w()).await.unwrap();
+        rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2))).collect::<Vec<_>>()
+    };
+    let by_writes = rows().await;
+    assert!(by_writes.iter().any(|r| r.1 == 202401 && r.2 == 1) && by_writes.iter().any(|r| r.1 == 202402 && r.2 == 2), "{by_writes:?}");
+    db.query("DELETE FROM blog_months").execute(db.w()).await.unwrap();
+    let backfill = coterie::blog::MIGRATIONS.iter().find(|m| m.version == 2).unwrap();
+    for statement in backfill.statements.iter().filter(|s| s.trim_start().starts_with("INSERT")) {
+        sqlx::query(&coterie::db::migrations::dialect(db.backend, statement)).execute(db.w()).await.unwrap();
+    }
+    assert_eq!(rows().await, by_writes);
 }
