@@ -10,7 +10,12 @@ use reqwest::StatusCode;
 
 const PW: &str = "velvet-harbor-lantern-91";
 
-backend_tests!(a_cover_is_shown_and_shared, replacing_or_removing_a_cover_deletes_its_files, bad_covers_change_nothing);
+backend_tests!(
+    a_cover_is_shown_and_shared,
+    replacing_or_removing_a_cover_deletes_its_files,
+    bad_covers_change_nothing,
+    deleting_an_account_removes_posts_counts_and_covers,
+);
 
 async fn with_ava(b: Backend) -> TestApp {
     let app = TestApp::with(b).config(|c| c.blog.cover_max_bytes = 300_000).spawn().await;
@@ -129,4 +134,18 @@ async fn bad_covers_change_nothing(b: Backend) {
     let page = app.post_multipart("/blog/new", "/blog/new", with_file(fields("No token"), png(700, 400), "n.png"), false).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(cover_files(&app), before);
+}
+
+async fn deleting_an_account_removes_posts_counts_and_covers(b: Backend) {
+    let app = with_ava(b).await;
+    app.post_multipart("/blog/new", "/blog/new", with_file(fields("Covered"), png(800, 500), "a.png"), true).await;
+    app.post("/blog/new", "/blog/new", &[("title", "Plain"), ("body", "x"), ("tags", "wool"), ("action", "publish")]).await;
+    assert_eq!(app.sum("SELECT post_count FROM blog_months WHERE user_id = 0").await, 2);
+    assert_eq!(cover_files(&app).len(), 4);
+    let gone = app.post("/accounts/settings", "/accounts/delete", &[("password", PW)]).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.text);
+    assert_eq!(app.count("SELECT COUNT(*) FROM blog_posts").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM blog_post_tags").await, 0);
+    assert_eq!(app.sum("SELECT post_count FROM blog_months WHERE user_id = 0").await, 0, "the site's month counts follow");
+    assert!(cover_files(&app).is_empty(), "cover files are removed");
 }

@@ -241,6 +241,7 @@ async fn delete_account(State(state): State<AppState>, Member(me): Member, page:
     }
     crate::comments::forget_member(&state, me.user.id).await?;
     crate::votes::forget_member(&state, me.user.id).await?;
+    crate::blog::forget_member(&state, me.user.id).await?;
     store::delete(&state.db, me.user.id).await?;
     avatar::remove_files(&state, &me.user).await;
     let mut response = redirect_with_flash(&state, "/", "info", "Your account and profile have been deleted.");

@@ -26,6 +26,29 @@ pub async fn featured(state: &AppState, limit: i64) -> crate::web::error::AppRes
     views::views(state, &posts).await
 }
 
+/// Deletes a post with everything that hangs on it: tags, month counts,
+/// comments and votes, and its cover files once no other post uses them.
+pub async fn delete_post(state: &AppState, id: i64) -> crate::web::error::AppResult<()> {
+    if let Some(gone) = store::delete(&state.db, id).await? {
+        crate::content::remove_attachments(state, "blog_post", gone.id).await?;
+        if let Some(c) = &gone.cover {
+            cover::remove_if_unused(state, gone.user_id, c).await;
+        }
+    }
+    Ok(())
+}
+
+/// Before a member's account is deleted: their posts go one by one through
+/// [`delete_post`], so the site's month counts and the cover files follow.
+pub async fn forget_member(state: &AppState, user_id: i64) -> crate::web::error::AppResult<()> {
+    use sqlx::Row as _;
+    let rows = state.db.query("SELECT id FROM blog_posts WHERE user_id = ?").bind(user_id).fetch_all(state.db.w()).await?;
+    for row in rows {
+        delete_post(state, row.try_get("id")?).await?;
+    }
+    Ok(())
+}
+
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "blog",

@@ -342,12 +342,7 @@ pub async fn update(
 
 pub async fn delete(State(state): State<AppState>, Member(me): Member, Path((username, slug)): Path<(String, String)>) -> AppResult<Response> {
     let post = own(&state, &me.user, &username, &slug).await?;
-    if let Some(gone) = store::delete(&state.db, post.id).await? {
-        crate::content::remove_attachments(&state, "blog_post", gone.id).await?;
-        if let Some(cover) = &gone.cover {
-            super::cover::remove_if_unused(&state, me.user.id, cover).await;
-        }
-    }
+    super::delete_post(&state, post.id).await?;
     Ok(redirect_with_flash(&state, &format!("/blog/{}", me.user.username), "success", "Your post is deleted."))
 }
 
