@@ -179,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .merge(votes::router())
         .merge(forums::router())
         .merge(photos::router(&state.config))
+        .merge(crate::sitemap::router())
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), web::csrf::guard))
         // A panic becomes a 500 that error_pages then dresses as the theme's page.

@@ -46,6 +46,7 @@ pub struct Config {
     pub page_cache: PageCacheConfig,
     pub metrics: MetricsConfig,
     pub photos: PhotosConfig,
+    pub blog: BlogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +196,7 @@ impl Default for Config {
             page_cache: PageCacheConfig::default(),
             metrics: MetricsConfig::default(),
             photos: PhotosConfig::default(),
+            blog: BlogConfig::default(),
         }
     }
 }
@@ -227,6 +229,21 @@ impl Default for AvatarsConfig {
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         RateLimitsConfig { auth_per_ip: 20, login_per_account: 10, window_seconds: 600 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlogConfig {
+    /// Largest cover image upload, in bytes.
+    pub cover_max_bytes: usize,
+    /// Largest cover image, in pixels (width × height), checked before decoding.
+    pub cover_max_pixels: u64,
+}
+
+impl Default for BlogConfig {
+    fn default() -> Self {
+        BlogConfig { cover_max_bytes: 10 * 1024 * 1024, cover_max_pixels: 50_000_000 }
     }
 }
 

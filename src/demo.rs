@@ -89,6 +89,7 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     }
     let ids = member_ids(state).await?;
     blog(state, &ids).await?;
+    blog_covers_and_tags(state).await.context("cannot add covers and tags to the demo posts")?;
     forums(state, &ids).await.context("cannot add the demo forums")?;
     photos(state, &ids).await.context("cannot add the demo photos")?;
     eprintln!(
@@ -332,6 +333,8 @@ async fn blog(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
             body: p.body.to_string(),
             status: if p.days_ago < 0 { "scheduled" } else { "published" },
             published_at: Some(at),
+            tags: Vec::new(),
+            cover: None,
         };
         let id = posts::create(&state.db, user_id, &draft).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         state.db.query("UPDATE blog_posts SET featured = ?, created_at = ? WHERE id = ?").bind(p.featured as i64).bind(at).bind(id).execute(state.db.w()).await?;
@@ -443,6 +446,80 @@ fn outfit(seed: u32) -> anyhow::Result<Vec<u8>> {
         } else {
             // A soft light from the top left.
             blend(backdrop, [255, 255, 255], (1.0 - fy) * 0.35 * (1.0 - fx * 0.5))
+        };
+        Rgb(colour)
+    });
+    let mut png = Vec::new();
+    image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
+}
+
+/// Demo posts (by slug) with their tags, and a cover picture for some
+/// (the palette to paint it with).
+const POST_EXTRAS: &[(&str, &str, Option<u32>)] = &[
+    ("a-capsule-wardrobe-for-a-paris-spring", "capsule-wardrobe, spring, linen", Some(1)),
+    ("how-a-canvassed-jacket-should-fit", "tailoring, menswear", Some(4)),
+    ("block-prints-from-jaipur", "textiles, travel, cotton", Some(2)),
+    ("ten-ways-to-tie-a-silk-scarf", "accessories, silk", None),
+    ("mending-over-buying", "mending, slow-fashion", Some(0)),
+    ("my-autumn-list", "autumn, wishlist", None),
+];
+
+/// Gives demo posts tags and cover pictures, through the same write as the
+/// writing form, so counters, tag rows and files are as members' would be.
+async fn blog_covers_and_tags(state: &AppState) -> anyhow::Result<()> {
+    use crate::blog::store as posts;
+    let err = |e: crate::web::error::AppError| anyhow::anyhow!("{e}");
+    for (slug, tags, palette) in POST_EXTRAS {
+        let row = state.db.query("SELECT id FROM blog_posts WHERE slug = ?").bind(*slug).fetch_optional(state.db.w()).await?;
+        let Some(row) = row else { continue };
+        use sqlx::Row as _;
+        let post = posts::by_id(&state.db, row.get::<i64, _>(0)).await.map_err(err)?.context("demo post missing")?;
+        let cover = match palette {
+            Some(seed) => Some(
+                crate::blog::cover::store(state, post.user_id, flat_lay(*seed)?)
+                    .await
+                    .map_err(err)?
+                    .map_err(|e| anyhow::anyhow!("demo cover refused: {e}"))?,
+            ),
+            None => None,
+        };
+        let draft = posts::Draft {
+            title: post.title.clone(),
+            slug: post.slug.clone(),
+            body: post.body.clone(),
+            status: if post.status == "draft" { "draft" } else if post.status == "scheduled" { "scheduled" } else { "published" },
+            published_at: post.published_at,
+            tags: crate::tags::parse(tags).map_err(|e| anyhow::anyhow!(e))?,
+            cover,
+        };
+        posts::update(&state.db, &post, &draft).await.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A colour-block "flat lay" (a folded garment, a round accessory, a strip
+/// of fabric on a table), 1600x900, as PNG.
+fn flat_lay(seed: u32) -> anyhow::Result<Vec<u8>> {
+    let [bg, garment, accent] = PALETTES[seed as usize % PALETTES.len()];
+    let (w, h) = (1600u32, 900u32);
+    let image = RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 * 16.0 / 9.0 / w as f32);
+        let folded = (0.14..0.52).contains(&fx) && (0.16..0.78).contains(&fy);
+        let fold_line = folded && ((fy - 0.47).abs() < 0.004 || (fx - 0.33).abs() < 0.003);
+        let round = ((fx - 0.72).powi(2) + (fy - 0.36).powi(2)).sqrt() < 0.12;
+        let strip = (0.58..0.92).contains(&fx) && (0.62..0.70).contains(&fy);
+        let weave = (x / 6 + y / 6) % 2 == 0;
+        let colour = if fold_line {
+            blend(garment, [0, 0, 0], 0.25)
+        } else if folded {
+            blend(garment, [255, 255, 255], fy * 0.18)
+        } else if round {
+            blend(accent, [255, 255, 255], (0.36 - fy).max(0.0))
+        } else if strip {
+            if weave { accent } else { blend(accent, bg, 0.4) }
+        } else {
+            blend(bg, [255, 255, 255], 0.15 + fx * 0.1)
         };
         Rgb(colour)
     });

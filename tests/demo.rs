@@ -21,6 +21,13 @@ async fn demo_fills_an_empty_site_once(b: Backend) {
         app.count("SELECT COUNT(*) FROM comments WHERE status = 0").await
     );
     assert_eq!(app.sum("SELECT score FROM blog_posts").await, app.sum("SELECT value FROM votes").await);
+    assert!(app.count("SELECT COUNT(*) FROM blog_posts WHERE cover_key IS NOT NULL").await >= 3, "demo posts have covers");
+    assert!(app.count("SELECT COUNT(*) FROM blog_post_tags").await >= 6, "demo posts have tags");
+    assert_eq!(
+        app.sum("SELECT post_count FROM blog_months WHERE user_id = 0").await,
+        app.count("SELECT COUNT(*) FROM blog_posts WHERE status <> 'draft'").await,
+        "month counts agree with the posts"
+    );
     coterie::demo::fill_if_empty(&app.state).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 12, "a second run adds nothing");
     let home = app.get("/").await;

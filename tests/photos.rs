@@ -167,7 +167,7 @@ async fn bad_uploads_store_nothing(b: Backend) {
     let app = TestApp::with(b).config(|c| c.photos.max_bytes = 200_000).spawn().await;
     app.member("ava", PW, "member").await;
     app.login("ava", PW).await;
-    let bomb = common::png_claiming(100_000);
+    let bomb = common::png_claiming(100_000, 100_000);
     let good = jpeg(64, 64, 1);
     let truncated = good[..good.len() / 2].to_vec();
     let cases: Vec<(Vec<u8>, &str)> = vec![

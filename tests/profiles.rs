@@ -97,7 +97,7 @@ async fn bad_avatar_uploads_change_nothing(b: Backend) {
     let app = TestApp::with(b).config(|c| c.avatars.max_bytes = 200_000).spawn().await;
     app.member("ava", PW, "member").await;
     app.login("ava", PW).await;
-    let bomb = common::png_claiming(100_000);
+    let bomb = common::png_claiming(100_000, 100_000);
     let jpeg = {
         let mut out = Vec::new();
         image::RgbImage::from_pixel(64, 64, image::Rgb([200, 10, 10]))

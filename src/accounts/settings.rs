@@ -245,6 +245,7 @@ async fn delete_account(State(state): State<AppState>, Member(me): Member, page:
     crate::comments::forget_member(&state, me.user.id).await?;
     crate::votes::forget_member(&state, me.user.id).await?;
     crate::photos::forget_member(&state, me.user.id).await?;
+    crate::blog::forget_member(&state, me.user.id).await?;
     store::delete(&state.db, me.user.id).await?;
     // Their name leaves every page they were on.
     tags::touch(&state, &[tags::SITE]).await;

@@ -2,11 +2,11 @@
 
 /// Names that would collide with the site's own paths or mislead members.
 const RESERVED: &[&str] = &[
-    "about", "account", "accounts", "admin", "administrator", "api", "assets", "auth", "blog", "blogs", "contact",
+    "about", "account", "accounts", "admin", "administrator", "api", "archive", "assets", "auth", "blog", "blogs", "contact",
     "coterie", "feed", "feeds", "forum", "forums", "galleries", "gallery", "healthz", "help", "home", "login",
     "logout", "me", "media", "members", "metrics", "moderator", "mod", "new", "null", "photo", "photos", "privacy",
     "readyz", "root", "search", "settings", "signup", "sitemap", "staff", "static", "status", "support", "system",
-    "tags", "terms", "u", "undefined", "user", "users", "webmaster", "www",
+    "tag", "tags", "terms", "u", "undefined", "user", "users", "webmaster", "www",
 ];
 
 pub fn username(name: &str) -> Result<(), String> {

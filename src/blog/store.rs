@@ -27,6 +27,7 @@ pub struct Post {
     pub updated_at: i64,
     pub score: i64,
     pub comment_count: i64,
+    pub cover: Option<super::cover::Cover>,
 }
 
 impl Post {
@@ -46,6 +47,7 @@ impl Post {
             updated_at: row.try_get("updated_at")?,
             score: row.try_get("score")?,
             comment_count: row.try_get("comment_count")?,
+            cover: super::cover::Cover::from_row(row)?,
         })
     }
 
@@ -79,6 +81,8 @@ pub struct PostView {
     pub score: i64,
     pub comment_count: i64,
     pub author: Author,
+    pub tags: Vec<String>,
+    pub cover: Option<super::cover::CoverView>,
 }
 
 pub fn url(username: &str, slug: &str) -> String {
@@ -148,14 +152,36 @@ pub struct Draft {
     pub body: String,
     pub status: &'static str,
     pub published_at: Option<i64>,
+    pub tags: Vec<String>,
+    /// The cover to keep or set; `None` means none (or removes the old one).
+    pub cover: Option<super::cover::Cover>,
 }
 
+impl Draft {
+    /// The publication time a tag row and a month count go by: none for a draft.
+    fn listed_at(&self) -> Option<i64> {
+        listed_at(self.status, self.published_at)
+    }
+}
+
+fn listed_at(status: &str, published_at: Option<i64>) -> Option<i64> {
+    published_at.filter(|_| status != "draft")
+}
+
+/// Creates a post with its tags and month count, in one transaction.
 pub async fn create(db: &Db, user_id: i64, d: &Draft) -> AppResult<i64> {
+    Ok(crate::db::retry_deadlocks(|| try_create(db, user_id, d)).await?)
+}
+
+async fn try_create(db: &Db, user_id: i64, d: &Draft) -> Result<i64, sqlx::Error> {
     let now = now();
+    let cover = super::cover::Columns::of(d.cover.as_ref());
+    let mut tx = db.w().begin().await?;
     let id = db
         .insert(
-            "INSERT INTO blog_posts (user_id, title, slug, body, body_html, excerpt, status, published_at, created_at, updated_at, hot) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO blog_posts (user_id, title, slug, body, body_html, excerpt, status, published_at, created_at, updated_at, hot, \
+             cover_key, cover_width, cover_height, cover_card_width, cover_card_height) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(user_id)
         .bind(d.title.clone())
@@ -168,29 +194,55 @@ pub async fn create(db: &Db, user_id: i64, d: &Draft) -> AppResult<i64> {
         .bind(now)
         .bind(now)
         .bind(crate::content::hot(0, d.published_at.unwrap_or(now)))
-        .run(db.w())
+        .bind(cover.key)
+        .bind(cover.width)
+        .bind(cover.height)
+        .bind(cover.card_width)
+        .bind(cover.card_height)
+        .run(&mut *tx)
         .await?;
+    super::tagged::add(db, &mut tx, id, &d.tags, d.listed_at()).await?;
+    super::months::moved(db, &mut tx, user_id, None, d.listed_at()).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
-/// Saves new fields; an old slug is kept so its URL redirects.
-pub async fn update(db: &Db, post: &Post, d: &Draft) -> AppResult<()> {
+/// The post's row as it is now, locked for the rest of the transaction
+/// (the no-op update takes the row lock on every backend before the read).
+async fn lock(db: &Db, tx: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Post>, sqlx::Error> {
+    db.query("UPDATE blog_posts SET updated_at = updated_at WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    let row = db.query("SELECT * FROM blog_posts WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
+    row.as_ref().map(Post::from_row).transpose()
+}
+
+/// Saves new fields, tags and cover; an old slug is kept so its URL
+/// redirects. Returns the cover the post had before, when it changed, so
+/// its files can be removed once the change is committed.
+pub async fn update(db: &Db, post: &Post, d: &Draft) -> AppResult<Option<super::cover::Cover>> {
+    crate::db::retry_deadlocks(|| try_update(db, post.id, d)).await?.ok_or(crate::web::error::AppError::NotFound)
+}
+
+/// None when the post is gone; else the replaced cover, if any.
+async fn try_update(db: &Db, id: i64, d: &Draft) -> Result<Option<Option<super::cover::Cover>>, sqlx::Error> {
     let mut tx = db.w().begin().await?;
-    if d.slug != post.slug {
+    let Some(current) = lock(db, &mut tx, id).await? else { return Ok(None) };
+    if d.slug != current.slug {
         db.query("DELETE FROM blog_old_slugs WHERE user_id = ? AND slug = ?")
-            .bind(post.user_id)
-            .bind(post.slug.clone())
+            .bind(current.user_id)
+            .bind(current.slug.clone())
             .execute(&mut *tx)
             .await?;
         db.query("INSERT INTO blog_old_slugs (user_id, slug, post_id) VALUES (?, ?, ?)")
-            .bind(post.user_id)
-            .bind(post.slug.clone())
-            .bind(post.id)
+            .bind(current.user_id)
+            .bind(current.slug.clone())
+            .bind(current.id)
             .execute(&mut *tx)
             .await?;
     }
+    let cover = super::cover::Columns::of(d.cover.as_ref());
     db.query(
-        "UPDATE blog_posts SET title = ?, slug = ?, body = ?, body_html = ?, excerpt = ?, status = ?, published_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE blog_posts SET title = ?, slug = ?, body = ?, body_html = ?, excerpt = ?, status = ?, published_at = ?, updated_at = ?, \
+         cover_key = ?, cover_width = ?, cover_height = ?, cover_card_width = ?, cover_card_height = ? WHERE id = ?",
     )
     .bind(d.title.clone())
     .bind(d.slug.clone())
@@ -200,11 +252,37 @@ pub async fn update(db: &Db, post: &Post, d: &Draft) -> AppResult<()> {
     .bind(d.status)
     .bind(d.published_at)
     .bind(now())
-    .bind(post.id)
+    .bind(cover.key)
+    .bind(cover.width)
+    .bind(cover.height)
+    .bind(cover.card_width)
+    .bind(cover.card_height)
+    .bind(current.id)
     .execute(&mut *tx)
     .await?;
+    super::tagged::replace(db, &mut tx, current.id, &d.tags, d.listed_at()).await?;
+    let was = listed_at(&current.status, current.published_at);
+    super::months::moved(db, &mut tx, current.user_id, was, d.listed_at()).await?;
     tx.commit().await?;
-    Ok(())
+    let replaced = current.cover.filter(|old| d.cover.as_ref().map(|c| &c.key) != Some(&old.key));
+    Ok(Some(replaced))
+}
+
+/// Deletes a post with its tags and month count. Returns what was deleted
+/// (for its cover files and attachments), or None when it was already gone.
+pub async fn delete(db: &Db, id: i64) -> AppResult<Option<Post>> {
+    Ok(crate::db::retry_deadlocks(|| try_delete(db, id)).await?)
+}
+
+async fn try_delete(db: &Db, id: i64) -> Result<Option<Post>, sqlx::Error> {
+    let mut tx = db.w().begin().await?;
+    let Some(current) = lock(db, &mut tx, id).await? else { return Ok(None) };
+    db.query("DELETE FROM blog_post_tags WHERE post_id = ?").bind(id).execute(&mut *tx).await?;
+    db.query("DELETE FROM blog_old_slugs WHERE post_id = ?").bind(id).execute(&mut *tx).await?;
+    db.query("DELETE FROM blog_posts WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    super::months::moved(db, &mut tx, current.user_id, listed_at(&current.status, current.published_at), None).await?;
+    tx.commit().await?;
+    Ok(Some(current))
 }
 
 pub async fn by_id(db: &Db, id: i64) -> AppResult<Option<Post>> {
@@ -275,10 +353,27 @@ pub async fn list(db: &Db, member: Option<i64>, order: Order, page: i64) -> AppR
         .bind(offset)
         .fetch_all(db.r())
         .await?;
+    one_page(&rows)
+}
+
+/// A page of posts from rows fetched with `LIMIT PER_PAGE + 1`, and whether
+/// another page follows.
+pub fn one_page(rows: &[Row]) -> AppResult<(Vec<Post>, bool)> {
     let mut posts = rows.iter().map(Post::from_row).collect::<Result<Vec<_>, _>>()?;
     let more = posts.len() as i64 > PER_PAGE;
     posts.truncate(PER_PAGE as usize);
     Ok((posts, more))
+}
+
+/// The newest `limit` visible posts, site-wide or one member's (feeds).
+pub async fn newest(db: &Db, member: Option<i64>, limit: i64) -> AppResult<Vec<Post>> {
+    let sql = if member.is_some() {
+        "SELECT * FROM blog_posts WHERE user_id = ? AND status <> 'draft' AND published_at <= ? ORDER BY published_at DESC, id DESC LIMIT ?"
+    } else {
+        "SELECT * FROM blog_posts WHERE 0 = ? AND status <> 'draft' AND published_at <= ? ORDER BY published_at DESC, id DESC LIMIT ?"
+    };
+    let rows = db.query(sql).bind(member.unwrap_or(0)).bind(now()).bind(limit).fetch_all(db.r()).await?;
+    Ok(rows.iter().map(Post::from_row).collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The author's own drafts and scheduled posts, for their blog page.

@@ -4,10 +4,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use minijinja::{context, Value};
+use minijinja::context;
 use serde::Deserialize;
 
-use super::store::{self, Draft, Order, Post, PostView, MAX_BODY, MAX_TITLE};
+use super::form::{self, PostForm, Submission, Upload};
+use super::store::{self, Order, Post, PostView};
 use crate::accounts::store::{self as members, User};
 use crate::app::AppState;
 use crate::comments;
@@ -30,6 +31,12 @@ pub struct ListQuery {
     cpage: String,
 }
 
+impl ListQuery {
+    pub fn page(&self) -> &str {
+        &self.page
+    }
+}
+
 /// `?page=` as a number from 1; anything else is a page that does not exist.
 pub fn page_number(raw: &str) -> AppResult<i64> {
     match raw.trim() {
@@ -38,7 +45,7 @@ pub fn page_number(raw: &str) -> AppResult<i64> {
     }
 }
 
-fn view(state: &AppState, post: &Post, author: &User) -> PostView {
+fn view(state: &AppState, post: &Post, author: &User, tags: Vec<String>) -> PostView {
     PostView {
         id: post.id,
         title: post.title.clone(),
@@ -53,18 +60,31 @@ fn view(state: &AppState, post: &Post, author: &User) -> PostView {
         score: post.score,
         comment_count: post.comment_count,
         author: author.author(&state.config),
+        tags,
+        cover: post.cover.as_ref().map(|c| super::cover::view(state, post.user_id, c)),
     }
 }
 
-/// Views of posts with their authors, loaded in one query.
+/// Views of posts with their authors and tags, loaded in one query each.
 pub async fn views(state: &AppState, posts: &[Post]) -> AppResult<Vec<PostView>> {
     let ids: Vec<i64> = posts.iter().map(|p| p.user_id).collect();
     let authors = members::by_ids(&state.db, &ids).await?;
+    let post_ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
+    let mut tags = super::tagged::for_posts(&state.db, &post_ids).await?;
     // A deactivated member's posts are hidden with them.
     Ok(posts
         .iter()
-        .filter_map(|p| authors.get(&p.user_id).filter(|a| a.is_active).map(|a| view(state, p, a)))
+        .filter_map(|p| {
+            let author = authors.get(&p.user_id).filter(|a| a.is_active)?;
+            Some(view(state, p, author, tags.remove(&p.id).unwrap_or_default()))
+        })
         .collect())
+}
+
+/// One post's view, with its tags.
+async fn full_view(state: &AppState, post: &Post, author: &User) -> AppResult<PostView> {
+    let tags = super::tagged::for_posts(&state.db, &[post.id]).await?.remove(&post.id).unwrap_or_default();
+    Ok(view(state, post, author, tags))
 }
 
 /// The list order from `?sort=` and `?period=`; unknown values are a 404.
@@ -98,9 +118,13 @@ pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<L
         "top" => format!("/blog?sort=top&period={period}"),
         other => format!("/blog?sort={other}"),
     };
+    let latest_month = super::months::list(&state.db, None).await?.into_iter().next().map(|m| m.path);
     page.render(
         "blog/index.html",
-        context! { posts => posts, page => number, has_next => has_next, has_prev => number > 1, base => base, sort => sort, period => period },
+        context! {
+            posts => posts, page => number, has_next => has_next, has_prev => number > 1, base => base, sort => sort, period => period,
+            latest_month => latest_month,
+        },
     )
 }
 
@@ -116,10 +140,11 @@ pub async fn member_blog(State(state): State<AppState>, page: Page, Path(usernam
     let posts = views(&state, &posts).await?;
     let pending = views(&state, &pending).await?;
     let page = page.tagged([tags::member_blog(author.id), tags::user(author.id)]).changes_at(store::next_due(&state.db, Some(author.id)).await?);
+    let months = super::months::list(&state.db, Some(author.id)).await?;
     page.render(
         "blog/member.html",
         context! {
-            author => author.profile(&state.config), posts => posts, pending => pending, is_self => is_self,
+            author => author.profile(&state.config), posts => posts, pending => pending, is_self => is_self, months => months,
             page => number, has_next => has_next, has_prev => number > 1, base => format!("/blog/{}", author.username),
         },
     )
@@ -175,7 +200,7 @@ pub async fn post_page(
     page.render(
         "blog/post.html",
         context! {
-            post => view(&state, &post, &author), author_profile => author.profile(&state.config),
+            post => full_view(&state, &post, &author).await?, author_profile => author.profile(&state.config),
             thread => thread, my_vote => my_vote, older => older_view, newer => newer_view,
             is_author => is_author, can_feature => can_feature, canonical => canonical,
         },
@@ -187,105 +212,73 @@ fn author_tags(posts: &[PostView]) -> Vec<String> {
     posts.iter().map(|p| tags::user(p.author.id)).collect()
 }
 
-/// After a post is written, edited, deleted or (un)featured: the blog's
-/// lists and feeds, the author's blog, the post's page, the home page.
-async fn touch_post(state: &AppState, author: i64, post: i64) {
-    tags::touch(state, &[tags::BLOG.to_string(), tags::member_blog(author), tags::item("blog_post", post)]).await;
-}
-
 fn split_neighbours(mut views: Vec<PostView>, has_older: bool) -> (Option<PostView>, Option<PostView>) {
     let newer = if views.len() == 2 || (!has_older && views.len() == 1) { views.pop() } else { None };
     (views.pop(), newer)
 }
 
-#[derive(Deserialize, Default, Clone)]
-#[serde(default)]
-pub struct PostForm {
-    title: String,
-    body: String,
-    slug: String,
-    /// `draft`, `publish` or `schedule` (the button pressed), or `preview`.
-    action: String,
-    /// For scheduling: `YYYY-MM-DDTHH:MM` in UTC, as a datetime-local field sends it.
-    publish_at: String,
-}
-
-fn form_values(form: &PostForm) -> Value {
-    context! { title => form.title, body => form.body, slug => form.slug, publish_at => form.publish_at }
-}
-
-/// Parses `2026-12-01T09:30` (UTC).
-fn parse_time(raw: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    let long = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    time::PrimitiveDateTime::parse(raw.trim(), &format)
-        .or_else(|_| time::PrimitiveDateTime::parse(raw.trim(), &long))
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
-/// Checks the form; on success, the fields to save (slug not yet made unique).
-fn check(form: &PostForm, current: Option<&Post>) -> Result<Draft, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let title = form.title.trim();
-    if title.is_empty() {
-        errors.insert("title", "Give your post a title.".into());
-    } else if title.chars().count() > MAX_TITLE {
-        errors.insert("title", format!("Keep the title under {MAX_TITLE} characters."));
-    }
-    if form.body.trim().is_empty() {
-        errors.insert("body", "Write something first.".into());
-    } else if form.body.chars().count() > MAX_BODY {
-        errors.insert("body", format!("Posts can be up to {MAX_BODY} characters."));
-    }
-    let wanted = if form.slug.trim().is_empty() { title } else { form.slug.trim() };
-    let slug = store::slugify(wanted);
-    let now = now();
-    let (status, published_at) = match form.action.as_str() {
-        "publish" => ("published", Some(current.and_then(|p| p.published_at.filter(|_| p.is_visible())).unwrap_or(now))),
-        "schedule" => match parse_time(&form.publish_at) {
-            // A time already past publishes now.
-            Some(t) => ("scheduled", Some(t.max(now))),
-            None => {
-                errors.insert("publish_at", "Choose a date and time to publish, such as 2026-12-01T09:00.".into());
-                ("scheduled", None)
-            }
-        },
-        _ => ("draft", None),
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(Draft { title: title.to_string(), slug, body: form.body.clone(), status, published_at })
-}
-
-pub async fn new_page(Member(_me): Member, page: Page) -> AppResult<Response> {
-    page.with_csrf().render("blog/edit.html", context! { form => context! {}, errors => context! {}, editing => false, action => "/blog/new" })
-}
-
-/// Re-renders the writing page with errors, or with a preview.
-fn rerender(page: Page, form: &PostForm, errors: FieldErrors, action: &str, editing: bool) -> AppResult<Response> {
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let preview = errors.is_empty().then(|| crate::markdown::render(&form.body));
-    page.with_csrf().render_status(
-        status,
+pub async fn new_page(State(state): State<AppState>, Member(_me): Member, page: Page) -> AppResult<Response> {
+    page.with_csrf().render(
         "blog/edit.html",
-        context! { form => form_values(form), errors => errors, preview => preview, editing => editing, action => action },
+        context! { form => context! {}, errors => context! {}, editing => false, action => "/blog/new", max_cover => max_cover(&state) },
     )
 }
 
-pub async fn create(State(state): State<AppState>, Member(me): Member, page: Page, Form(form): Form<PostForm>) -> AppResult<Response> {
+/// The cover size limit, as the form's hint says it ("10 MB").
+fn max_cover(state: &AppState) -> String {
+    crate::media::images::describe_bytes(state.config.blog.cover_max_bytes)
+}
+
+/// What the writing page shows besides the form: where it posts, and the
+/// post's current cover when editing.
+struct Writing<'a> {
+    action: &'a str,
+    current: Option<&'a Post>,
+}
+
+/// Re-renders the writing page with errors, or with a preview.
+fn rerender(state: &AppState, page: Page, form: &PostForm, errors: FieldErrors, writing: Writing) -> AppResult<Response> {
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let preview = errors.is_empty().then(|| crate::markdown::render(&form.body));
+    let cover = writing.current.and_then(|p| p.cover.as_ref().map(|c| super::cover::view(state, p.user_id, c)));
+    page.with_csrf().render_status(
+        status,
+        "blog/edit.html",
+        context! {
+            form => form::values(form), errors => errors, preview => preview, editing => writing.current.is_some(),
+            action => writing.action, cover => cover, max_cover => max_cover(state),
+        },
+    )
+}
+
+/// The cover a save ends with: a new upload made into its sizes, or the
+/// draft's (kept or removed). Err is the member's message for the `file` field.
+async fn cover_of(state: &AppState, user_id: i64, upload: Upload, kept: Option<super::cover::Cover>) -> AppResult<Result<Option<super::cover::Cover>, String>> {
+    match upload {
+        Upload::None => Ok(Ok(kept)),
+        Upload::TooLarge => Ok(Err(crate::media::images::ImageError::TooLarge { max_bytes: state.config.blog.cover_max_bytes }.to_string())),
+        Upload::File(bytes) => Ok(super::cover::store(state, user_id, bytes).await?.map(Some)),
+    }
+}
+
+pub async fn create(State(state): State<AppState>, Member(me): Member, page: Page, submission: Submission) -> AppResult<Response> {
+    let Submission { form, upload } = submission;
+    let writing = Writing { action: "/blog/new", current: None };
     if form.action == "preview" {
-        return rerender(page, &form, FieldErrors::new(), "/blog/new", false);
+        return rerender(&state, page, &form, FieldErrors::new(), writing);
     }
     rate_limit(&state, "blog-post", &me.user.id.to_string(), 20).await?;
-    let mut draft = match check(&form, None) {
+    let mut draft = match form::check(&form, None) {
         Ok(d) => d,
-        Err(errors) => return rerender(page, &form, errors, "/blog/new", false),
+        Err(errors) => return rerender(&state, page, &form, errors, writing),
+    };
+    draft.cover = match cover_of(&state, me.user.id, upload, None).await? {
+        Ok(cover) => cover,
+        Err(message) => return rerender(&state, page, &form, FieldErrors::from([("file", message)]), writing),
     };
     draft.slug = store::free_slug(&state.db, me.user.id, &draft.slug, None).await?;
     let id = store::create(&state.db, me.user.id, &draft).await?;
-    touch_post(&state, me.user.id, id).await;
+    super::touch_post(&state, me.user.id, id).await;
     let url = store::url(&me.user.username, &draft.slug);
     let text = match draft.status {
         "draft" => "Draft saved. Only you can see it.",
@@ -313,11 +306,14 @@ pub async fn edit_page(State(state): State<AppState>, Member(me): Member, page: 
         .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]")).ok())
         .unwrap_or_default();
     let action = format!("{}/edit", store::url(&me.user.username, &post.slug));
+    let tags = super::tagged::for_posts(&state.db, &[post.id]).await?.remove(&post.id).unwrap_or_default();
+    let cover = post.cover.as_ref().map(|c| super::cover::view(&state, post.user_id, c));
     page.with_csrf().render(
         "blog/edit.html",
         context! {
-            form => context! { title => post.title, body => post.body, slug => post.slug, publish_at => publish_at },
-            errors => context! {}, editing => true, action => action, state => post.state(),
+            form => context! { title => post.title, body => post.body, slug => post.slug, tags => crate::tags::join(&tags), publish_at => publish_at },
+            errors => context! {}, editing => true, action => action, state => post.state(), cover => cover,
+            max_cover => max_cover(&state),
             delete_action => format!("{}/delete", store::url(&me.user.username, &post.slug)),
         },
     )
@@ -328,16 +324,22 @@ pub async fn update(
     Member(me): Member,
     page: Page,
     Path((username, slug)): Path<(String, String)>,
-    Form(form): Form<PostForm>,
+    submission: Submission,
 ) -> AppResult<Response> {
+    let Submission { form, upload } = submission;
     let post = own(&state, &me.user, &username, &slug).await?;
     let action = format!("{}/edit", store::url(&me.user.username, &post.slug));
+    let writing = Writing { action: &action, current: Some(&post) };
     if form.action == "preview" {
-        return rerender(page, &form, FieldErrors::new(), &action, true);
+        return rerender(&state, page, &form, FieldErrors::new(), writing);
     }
-    let mut draft = match check(&form, Some(&post)) {
+    let mut draft = match form::check(&form, Some(&post)) {
         Ok(d) => d,
-        Err(errors) => return rerender(page, &form, errors, &action, true),
+        Err(errors) => return rerender(&state, page, &form, errors, writing),
+    };
+    draft.cover = match cover_of(&state, me.user.id, upload, draft.cover.take()).await? {
+        Ok(cover) => cover,
+        Err(message) => return rerender(&state, page, &form, FieldErrors::from([("file", message)]), writing),
     };
     // The slug stays unless the author changed it.
     draft.slug = if form.slug.trim().is_empty() || store::slugify(form.slug.trim()) == post.slug {
@@ -345,16 +347,16 @@ pub async fn update(
     } else {
         store::free_slug(&state.db, me.user.id, &draft.slug, Some(post.id)).await?
     };
-    store::update(&state.db, &post, &draft).await?;
-    touch_post(&state, me.user.id, post.id).await;
+    if let Some(old) = store::update(&state.db, &post, &draft).await? {
+        super::cover::remove_if_unused(&state, me.user.id, &old).await;
+    }
+    super::touch_post(&state, me.user.id, post.id).await;
     Ok(redirect_with_flash(&state, &store::url(&me.user.username, &draft.slug), "success", "Your post is saved."))
 }
 
 pub async fn delete(State(state): State<AppState>, Member(me): Member, Path((username, slug)): Path<(String, String)>) -> AppResult<Response> {
     let post = own(&state, &me.user, &username, &slug).await?;
-    state.db.query("DELETE FROM blog_posts WHERE id = ?").bind(post.id).execute(state.db.w()).await?;
-    crate::content::remove_attachments(&state, "blog_post", post.id).await?;
-    touch_post(&state, me.user.id, post.id).await;
+    super::delete_post(&state, post.id).await?;
     Ok(redirect_with_flash(&state, &format!("/blog/{}", me.user.username), "success", "Your post is deleted."))
 }
 
@@ -377,7 +379,7 @@ pub async fn feature(
     let (post, author, _) = find(&state, &username, &slug, None).await?;
     let featured = form.featured == "1";
     state.db.query("UPDATE blog_posts SET featured = ? WHERE id = ?").bind(featured as i64).bind(post.id).execute(state.db.w()).await?;
-    touch_post(&state, author.id, post.id).await;
+    super::touch_post(&state, author.id, post.id).await;
     members::audit(&state.db, me.user.id, if featured { "blog.feature" } else { "blog.unfeature" }, "blog_post", post.id, &post.title).await?;
     let text = if featured { "Featured on the home page." } else { "No longer featured." };
     Ok(redirect_with_flash(&state, &store::url(&author.username, &post.slug), "success", text))

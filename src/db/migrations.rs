@@ -3,7 +3,8 @@
 //! A migration is written once with a few type words in braces that
 //! [`dialect`] turns into the backend's own: `{id}` an auto-increment
 //! primary key, `{str N}` an indexable string, `{text}` long text, `{int}` a
-//! 64-bit integer, `{table}` the table options.
+//! 64-bit integer, `{table}` the table options, `{month COLUMN}` the UTC
+//! month (yyyymm) of a Unix-time column.
 
 use anyhow::Context;
 use sqlx::Row as _;
@@ -56,6 +57,14 @@ fn type_word(backend: Backend, word: &str) -> String {
         ("blob", Backend::Mysql) => "LONGBLOB".into(),
         ("table", Backend::Mysql) => "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin".into(),
         ("table", _) => String::new(),
+        // The UTC month of a Unix time in `arg`, as the number yyyymm.
+        ("month", Backend::Sqlite) => format!("CAST(strftime('%Y%m', {arg}, 'unixepoch') AS INTEGER)"),
+        ("month", Backend::Postgres) => format!(
+            "CAST(to_char(to_timestamp({arg}) AT TIME ZONE 'UTC', 'YYYYMM') AS BIGINT)"
+        ),
+        ("month", Backend::Mysql) => format!(
+            "(YEAR(TIMESTAMPADD(SECOND, {arg}, '1970-01-01')) * 100 + MONTH(TIMESTAMPADD(SECOND, {arg}, '1970-01-01')))"
+        ),
         _ => panic!("unknown type word {{{word}}} in a migration"),
     }
 }

@@ -217,6 +217,31 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Did the database cancel this transaction to break a deadlock or a
+/// serialization conflict? Then running it again is safe.
+pub fn is_deadlock(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("1213") | Some("1205")),
+        _ => false,
+    }
+}
+
+/// Runs a write transaction, again (up to five more times) when the
+/// database cancelled it to break a deadlock.
+pub async fn retry_deadlocks<T, F, Fut>(mut write: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(e) if attempt < 5 && is_deadlock(&e) => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Settings every new connection gets.
 fn session_setup(backend: Backend) -> &'static [&'static str] {
     match backend {

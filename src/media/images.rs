@@ -453,7 +453,7 @@ fn resize_square(resizer: &mut fr::Resizer, src: &RgbImage, side: u32) -> RgbIma
 
 /// "5 MB", "1.5 MB", "512 KB", "300 bytes" (binary units, as upload forms
 /// usually mean them).
-fn describe_bytes(bytes: usize) -> String {
+pub fn describe_bytes(bytes: usize) -> String {
     const KB: f64 = 1024.0;
     const MB: f64 = 1024.0 * 1024.0;
     // Precision loss only matters far beyond any sensible upload limit.

@@ -172,13 +172,7 @@ async fn try_cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i
 }
 
 fn retryable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            crate::db::is_unique_violation(err)
-                || matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("1213") | Some("1205"))
-        }
-        _ => false,
-    }
+    crate::db::is_unique_violation(err) || crate::db::is_deadlock(err)
 }
 
 /// The member's votes on these items of one kind, by item id.

@@ -325,13 +325,50 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// A decompression bomb: a tiny PNG whose header claims `side`×`side` pixels.
-pub fn png_claiming(side: u32) -> Vec<u8> {
+/// Runs a Python 3 `script` with `input` on its standard input and returns
+/// what it printed. Fails the test, saying what to install, when python3 or
+/// a module the script imports is missing (`scripts/setup` installs them).
+pub fn python(script: &str, input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 is needed for this test and could not be run ({e}); run scripts/setup"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") {
+        panic!("a Python module this test needs is missing; run scripts/setup (it installs feedparser):\n{stderr}");
+    }
+    assert!(out.status.success(), "the Python check failed:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A multipart form with `bytes` as the file field `file`.
+pub fn with_file(form: reqwest::multipart::Form, bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
+    form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("application/octet-stream").unwrap())
+}
+
+/// A tiny PNG whose header claims `w`×`h` pixels: a decompression bomb's shape.
+pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     let mut bomb = png(8, 8);
-    bomb[16..20].copy_from_slice(&side.to_be_bytes());
-    bomb[20..24].copy_from_slice(&side.to_be_bytes());
-    let mut crc = flate2::Crc::new();
-    crc.update(&bomb[12..29]);
-    bomb[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    bomb[16..20].copy_from_slice(&w.to_be_bytes());
+    bomb[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
     bomb
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
