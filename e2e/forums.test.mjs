@@ -79,7 +79,7 @@ async function press(page, button, what) {
 
 /** The article of post number `n` on the current topic page. */
 function post(page, n) {
-  return page.locator('article.post').filter({ has: page.locator('.post__number', { hasText: new RegExp(`^#${n}$`) }) });
+  return page.locator('article.forum-post').filter({ has: page.locator('.forum-post__number', { hasText: new RegExp(`^#${n}$`) }) });
 }
 
 test('forums: start a topic, quote, edit, follow, unread, vote, lock', { timeout: 280_000 }, async () => {
@@ -155,7 +155,7 @@ test('forums: start a topic, quote, edit, follow, unread, vote, lock', { timeout
     await press(ben.page, form.getByRole('button', { name: 'Save changes' }), 'saving the edit');
     const edited = ben.page.locator(`#post-${replyId}`);
     assert.match(await textOf(edited), /plain and white/, 'the edit shows');
-    assert.match(await textOf(edited.locator('.post__edited')), /^edited /, 'the post says it was edited');
+    assert.match(await textOf(edited.locator('.forum-post__edited')), /^edited /, 'the post says it was edited');
 
     step('the topic starter sees it unread and follows the New link');
     await goto(ava.page, '/forums');

@@ -701,7 +701,7 @@ async fn signature_shows_under_posts(b: Backend) {
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     let id = topic(&app, &ava, "general", "Signed").await;
     let page = app.get(&format!("/forums/t/{id}")).await;
-    assert!(page.text.contains("post__signature") && page.text.contains("<em>Linen forever</em>"));
+    assert!(page.text.contains("forum-post__signature") && page.text.contains("<em>Linen forever</em>"));
     assert_eq!(app.count("SELECT COUNT(*) FROM forum_subscriptions").await, 0, "the setting was left unticked");
 }
 
