@@ -16,7 +16,7 @@
 # Env: SIZES (default "1000:50:100 1000000:50000:100000"), DURATION (wrk
 # seconds, default 15), CONNECTIONS (16), DEPTH (0.8), KEEP=1 keeps the data
 # folders under $WORK (default /tmp/coterie-forums-scale). CARGO_TARGET_DIR
-# is honoured. Prints one markdown table for BENCHMARKS.md.
+# is honoured; COTERIE_BIN runs that binary instead of building one. Prints one markdown table for BENCHMARKS.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -32,10 +32,14 @@ for tool in wrk taskset sqlite3 python3; do
   command -v "$tool" >/dev/null || { echo "forums-scale.sh: $tool is missing (apt-get install -y wrk sqlite3)" >&2; exit 1; }
 done
 
-cargo build --release --bin coterie
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$ROOT/$target
-bin=$target/release/coterie
+if [[ -n ${COTERIE_BIN:-} ]]; then
+  bin=$COTERIE_BIN
+else
+  cargo build --release --bin coterie
+  target=${CARGO_TARGET_DIR:-target}
+  [[ $target == /* ]] || target=$ROOT/$target
+  bin=$target/release/coterie
+fi
 
 server=
 stop_server() {
