@@ -630,3 +630,27 @@ export function makePng(size = 300, blocks = 3) {
 }
 
 export const GRAVATAR_RE = /(^|\/\/)([a-z0-9-]+\.)?gravatar\.com\//i;
+
+// ---------------------------------------------------------------------------
+// Members made from the command line
+
+/**
+ * Create a confirmed member on `server` with `coterie user create` (role
+ * "member", "moderator" or "staff"), as an operator would. Resolves once the
+ * command has exited successfully.
+ */
+export async function createMember(server, { username, email, password, role = 'member' }) {
+  const args = ['--data-dir', server.dataDir, 'user', 'create', '--username', username, '--email', email, '--password-stdin'];
+  if (role !== 'member') args.push(`--${role}`);
+  const proc = spawn(serverBinary(), args, {
+    cwd: server.dataDir,
+    env: childEnv({ COTERIE_DATA_DIR: server.dataDir }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  proc.stdin.end(`${password}\n`);
+  const code = await new Promise((resolve) => proc.on('exit', resolve));
+  if (code !== 0) throw new Error(`coterie user create ${username} exited with ${code}: ${output.trim()}`);
+}

@@ -52,7 +52,12 @@ pub const KINDS: &[Kind] = &[
     Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true, lists: &[tags::BLOG], within: None },
     Kind { name: "photo", table: "photos", visible: photos::VISIBLE, time: "created_at", link: "/photos/", comments: true, votes: true, lists: &[tags::PHOTOS], within: None },
     Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true, lists: &[], within: None },
+    Kind { name: "forum_post", table: "forum_posts", visible: forums::VISIBLE, time: "created_at", link: "/forums/p/", comments: false, votes: true, lists: &[], within: Some(("topic", "SELECT topic_id FROM {table} WHERE id = ?")) },
 ];
+
+/// Copies of an item's score kept elsewhere for ordering, refreshed in the
+/// vote's transaction: (kind, statement binding the new score, then the id).
+pub const SCORE_COPIES: &[(&str, &str)] = &[("forum_post", forums::TOPIC_SCORE_COPY)];
 
 pub struct Shared {
     pub config: Config,

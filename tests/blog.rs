@@ -197,7 +197,9 @@ mod listings {
         assert_eq!(order(&app.get("/blog").await.text), ["fresh-but-quiet", "old-favourite", "last-month"]);
         assert_eq!(order(&app.get("/blog?sort=top").await.text), ["last-month", "old-favourite", "fresh-but-quiet"]);
         assert_eq!(order(&app.get("/blog?sort=top&period=week").await.text), ["old-favourite", "fresh-but-quiet"]);
-        assert_eq!(order(&app.get("/blog?sort=top&period=day").await.text), ["fresh-but-quiet"]);
+        let today = app.get("/blog?sort=top&period=day").await.text;
+        assert_eq!(order(&today), ["fresh-but-quiet"]);
+        assert!(today.contains("<a href=\"/blog?sort=top&amp;period=day\" aria-current=\"true\">Top today</a>"), "the day's order is linked and marked");
         // Age outweighs votes over days: a tenfold score is worth 12.5 hours.
         assert_eq!(order(&app.get("/blog?sort=hot").await.text), ["fresh-but-quiet", "old-favourite", "last-month"]);
         assert_eq!(app.get("/blog?sort=loud").await.status, StatusCode::NOT_FOUND);

@@ -38,6 +38,10 @@ backend_tests!(
     moderators_split_replies_into_a_new_topic,
     a_deactivated_members_posts_are_hidden,
     demo_forums_are_consistent,
+    vote_on_a_post_change_it_and_take_it_back,
+    votes_refused_on_own_deleted_hidden_and_staff_only_posts,
+    thirty_members_vote_on_one_post_at_once,
+    top_topics_by_opening_post_score_page_by_keyset,
 );
 
 /// A site with members ava and ben, moderator nina, staff sam, and three
@@ -679,7 +683,7 @@ async fn signature_shows_under_posts(b: Backend) {
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     let id = topic(&app, &ava, "general", "Signed").await;
     let page = app.get(&format!("/forums/t/{id}")).await;
-    assert!(page.text.contains("post__signature") && page.text.contains("<em>Linen forever</em>"));
+    assert!(page.text.contains("forum-post__signature") && page.text.contains("<em>Linen forever</em>"));
     assert_eq!(app.count("SELECT COUNT(*) FROM forum_subscriptions").await, 0, "the setting was left unticked");
 }
 
@@ -811,4 +815,200 @@ async fn demo_forums_are_consistent(b: Backend) {
     assert_eq!(app.get("/forums/style-advice").await.status, StatusCode::OK);
     let welcome = app.count("SELECT id FROM forum_topics WHERE sticky = 1").await;
     assert_eq!(app.get(&format!("/forums/t/{welcome}")).await.status, StatusCode::OK);
+}
+
+/// A vote on a forum post as `client`, without following the redirect.
+async fn vote(app: &TestApp, client: &Client, post: i64, value: &str) -> Page {
+    app.post_with(client, FORM_PAGE, &format!("/votes/forum_post/{post}"), &[("value", value)]).await
+}
+
+/// A post's (score, up_count, down_count).
+async fn tally(app: &TestApp, post: i64) -> (i64, i64, i64) {
+    let row = app.state.db.query("SELECT score, up_count, down_count FROM forum_posts WHERE id = ?").bind(post).fetch_one(app.state.db.w()).await.unwrap();
+    (row.get::<i64, _>(0), row.get::<i64, _>(1), row.get::<i64, _>(2))
+}
+
+async fn vote_on_a_post_change_it_and_take_it_back(b: Backend) {
+    let app = site(b).await;
+    let (ava, ben) = (as_member(&app, "ava").await, as_member(&app, "ben").await);
+    let id = topic(&app, &ava, "general", "Rate my coat").await;
+    add_replies(&app, id, user_id(&app, "ava").await, 25).await;
+    let opening = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", id).await;
+    let on_page_two = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 22", id).await;
+
+    // Without JavaScript: the form posts, the answer goes back to the post.
+    let page_two = app.get_with(&ben, &format!("/forums/t/{id}?page=2")).await;
+    let back = format!("/forums/t/{id}-rate-my-coat?page=2#post-{on_page_two}");
+    assert!(page_two.text.contains(&format!("action=\"/votes/forum_post/{on_page_two}\"")), "a vote box on each post");
+    assert!(page_two.text.contains(&format!("name=\"next\" value=\"{back}\"")));
+    let up = app.post_raw(&ben, &format!("/votes/forum_post/{on_page_two}"), &[("csrf_token", &page_two.csrf()), ("value", "1"), ("next", &back)]).await;
+    assert_eq!(up.status, StatusCode::SEE_OTHER);
+    assert_eq!(up.location(), back);
+    assert_eq!(tally(&app, on_page_two).await, (1, 1, 0));
+    let shown = app.get_with(&ben, &format!("/forums/t/{id}?page=2")).await.text;
+    assert!(shown.contains("<span class=\"score\" aria-label=\"Score\">1</span>"));
+    assert!(shown.contains("aria-pressed=\"true\" aria-label=\"Upvote post #22\""), "the member's vote shows");
+
+    // With JavaScript: JSON back, and the opening post's score is the topic's.
+    let json = ben
+        .post(app.url(&format!("/votes/forum_post/{opening}")))
+        .header("Accept", "application/json")
+        .form(&[("csrf_token", page_two.csrf().as_str()), ("value", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_str(&json.text().await.unwrap()).unwrap();
+    assert_eq!((answer["score"].as_i64(), answer["mine"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", id).await, 1);
+
+    // Changed, then taken back.
+    assert_eq!(vote(&app, &ben, opening, "-1").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(tally(&app, opening).await, (-1, 0, 1));
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", id).await, -1);
+    assert_eq!(vote(&app, &ben, opening, "0").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(tally(&app, opening).await, (0, 0, 0));
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", id).await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM votes WHERE kind = 'forum_post'").await, 1, "the reply's vote stays");
+
+    // A vote on a reply does not move the topic's score.
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", id).await, 0);
+    // Visitors see scores and a way to log in.
+    let visitor = app.get(&format!("/forums/t/{id}?page=2")).await.text;
+    assert!(visitor.contains("<span class=\"score\" aria-label=\"Score\">1</span>") && visitor.contains("Log in to vote"));
+}
+
+async fn votes_refused_on_own_deleted_hidden_and_staff_only_posts(b: Backend) {
+    let app = site(b).await;
+    let (ava, ben, nina) = (as_member(&app, "ava").await, as_member(&app, "ben").await, as_member(&app, "nina").await);
+    let id = topic(&app, &ava, "general", "Vote rules").await;
+    let opening = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", id).await;
+    assert_eq!(vote(&app, &ava, opening, "1").await.status, StatusCode::FORBIDDEN, "no voting on your own post");
+
+    // A post in a staff-only forum: no vote box, and a vote is refused, even for the team.
+    let team = topic(&app, &nina, "team", "Rota").await;
+    let team_post = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", team).await;
+    assert!(!app.get_with(&nina, &format!("/forums/t/{team}")).await.text.contains("/votes/forum_post/"));
+    assert_eq!(vote(&app, &ben, team_post, "1").await.status, StatusCode::NOT_FOUND, "a member cannot see it");
+    assert_eq!(vote(&app, &as_member(&app, "sam").await, team_post, "1").await.status, StatusCode::NOT_FOUND);
+
+    // A deleted post.
+    reply(&app, &ben, id, "Soon gone.").await;
+    let gone = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 2", id).await;
+    let deleted = app.post_with(&ben, FORM_PAGE, &format!("/forums/p/{gone}/delete"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(vote(&app, &ava, gone, "1").await.status, StatusCode::NOT_FOUND);
+
+    // A post of a deactivated member, and a post in a deleted topic.
+    reply(&app, &ben, id, "Ben again.").await;
+    let bens = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 3", id).await;
+    app.state.db.query("UPDATE users SET is_active = 0 WHERE id = ?").bind(user_id(&app, "ben").await).execute(app.state.db.w()).await.unwrap();
+    assert_eq!(vote(&app, &ava, bens, "1").await.status, StatusCode::NOT_FOUND);
+    let doomed = topic(&app, &nina, "general", "Doomed").await;
+    let doomed_post = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", doomed).await;
+    assert_eq!(moderate(&app, &nina, doomed, &[("action", "delete")]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(vote(&app, &ava, doomed_post, "1").await.status, StatusCode::NOT_FOUND);
+
+    // Bad values, and no CSRF token.
+    let other = topic(&app, &nina, "general", "Fine to vote on").await;
+    let fine = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", other).await;
+    assert_eq!(vote(&app, &ava, fine, "2").await.status, StatusCode::BAD_REQUEST);
+    let raw = app.post_raw(&ava, &format!("/votes/forum_post/{fine}"), &[("value", "1")]).await;
+    assert_eq!(raw.status, StatusCode::FORBIDDEN, "no CSRF token");
+    assert_eq!(app.count("SELECT COUNT(*) FROM votes").await, 0, "nothing was recorded");
+    assert_eq!(app.sum("SELECT score FROM forum_posts").await, 0);
+    assert_eq!(app.sum("SELECT score FROM forum_topics").await, 0);
+}
+
+async fn thirty_members_vote_on_one_post_at_once(b: Backend) {
+    let app = site(b).await;
+    let ava = as_member(&app, "ava").await;
+    let id = topic(&app, &ava, "general", "Popular").await;
+    let post = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", id).await;
+    let mut voters = Vec::new();
+    for i in 0..30 {
+        let member = app.member(&format!("fan{i:02}"), PW, "member").await;
+        let client = app.client_for(member).await;
+        let token = app.get_with(&client, FORM_PAGE).await.csrf();
+        voters.push((client, token));
+    }
+    let url = app.url(&format!("/votes/forum_post/{post}"));
+    let tasks: Vec<_> = voters
+        .into_iter()
+        .enumerate()
+        .map(|(i, (client, token))| {
+            let url = url.clone();
+            // One in three votes down: 20 up, 10 down.
+            let value = if i % 3 == 0 { "-1" } else { "1" };
+            tokio::spawn(async move { client.post(url).form(&[("csrf_token", token.as_str()), ("value", value)]).send().await.unwrap().status() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(tally(&app, post).await, (10, 20, 10));
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", id).await, 10, "the topic's copy agrees");
+    assert_eq!(app.count("SELECT COUNT(*) FROM votes WHERE kind = 'forum_post'").await, 30);
+}
+
+async fn top_topics_by_opening_post_score_page_by_keyset(b: Backend) {
+    let app = site(b).await;
+    let db = &app.state.db;
+    let general = store::forum_by_slug(db, "general").await.unwrap().unwrap();
+    let ava = user_id(&app, "ava").await;
+    let voters = [user_id(&app, "ben").await, user_id(&app, "nina").await, user_id(&app, "sam").await];
+    let kind = coterie::content::kind("forum_post").unwrap();
+    let mut ids = Vec::new();
+    // 30 topics; topic i scores (i % 4) - 1: from -1 to 2, many ties.
+    for i in 0..30i64 {
+        let post = write::NewPost { author: ava, body: "Hello.", at: 1_700_000_000 + i * 60, subscribe: false };
+        let (topic, _) = write::create_topic(db, &general, &format!("Topic {i:02}"), post).await.unwrap();
+        let opening = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", topic).await;
+        let score = i % 4 - 1;
+        for voter in voters.iter().take(score.unsigned_abs() as usize) {
+            coterie::votes::cast(&app.state, kind, opening, *voter, score.signum()).await.unwrap();
+        }
+        ids.push((topic, score));
+    }
+    write::set_flag(db, ids[0].0, write::Flag::Sticky, true).await.unwrap();
+    // The expected order: score down, then newest id first.
+    let mut expected = ids.clone();
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    let titles = |page: &Page| -> Vec<i64> {
+        page.text
+            .split("class=\"topic-row__title\"")
+            .skip(1)
+            .map(|row| {
+                let title = row.split("\">Topic ").nth(1).unwrap();
+                let n: i64 = title[..2].parse().unwrap();
+                ids[n as usize].0
+            })
+            .collect()
+    };
+    let first = app.get("/forums/general?sort=top").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text.contains("<dt>Score</dt><dd>2</dd>"));
+    assert_eq!(titles(&first), expected[..25].iter().map(|t| t.0).collect::<Vec<_>>(), "sticky topics rank like any other");
+    let next = first.text.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert!(next.starts_with("/forums/general?sort=top&after=-1."), "{next}");
+    let second = app.get(&next).await;
+    assert_eq!(titles(&second), expected[25..].iter().map(|t| t.0).collect::<Vec<_>>());
+    let prev = second.text.split("rel=\"prev\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert_eq!(app.get(&prev).await.location(), "/forums/general?sort=top");
+
+    for bad in ["sort=best", "sort=top&after=x.1", "sort=top&after=--1.2", "sort=top&after=1.-2"] {
+        assert_eq!(app.get(&format!("/forums/general?{bad}")).await.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // Deleting an opening post takes its topic's score away; a split topic
+    // takes its new opening post's.
+    let top = expected[0].0;
+    let opening = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", top).await;
+    add_replies(&app, top, ava, 2).await;
+    let topic = store::topic_by_id(db, top).await.unwrap().unwrap();
+    write::delete_post(db, opening, &topic).await.unwrap().unwrap();
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", top).await, 0);
+    let third = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 3", top).await;
+    coterie::votes::cast(&app.state, kind, third, voters[0], 1).await.unwrap();
+    let split = write::split_topic(db, top, &[third], general.id, "Split off").await.unwrap().unwrap();
+    assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", split).await, 1);
 }

@@ -118,4 +118,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ) {table}",
         "CREATE INDEX forum_subscriptions_topic ON forum_subscriptions (topic_id)",
     ],
+}, Migration {
+    version: 2,
+    name: "forum_topic_scores",
+    statements: &[
+        // The opening post's score, copied by every vote on it (app::SCORE_COPIES).
+        "ALTER TABLE forum_topics ADD COLUMN score {int} NOT NULL DEFAULT 0",
+        // A forum's "top" list, keyset-paged by (score, id).
+        "CREATE INDEX forum_topics_top ON forum_topics (forum_id, deleted, score, id)",
+    ],
 }];

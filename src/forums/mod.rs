@@ -71,6 +71,16 @@ pub async fn touch_post(state: &AppState, topic_id: i64, forum_id: i64, author: 
     tags::touch(state, &changed).await;
 }
 
+/// A post members may see and vote on (`?` is now, unused): live, by an
+/// active member, in a live topic of a forum that is not staff-only.
+pub const VISIBLE: &str = "deleted = 0 AND 0 < ? \
+    AND EXISTS (SELECT 1 FROM users u WHERE u.id = forum_posts.user_id AND u.is_active = 1) \
+    AND EXISTS (SELECT 1 FROM forum_topics t JOIN forums f ON f.id = t.forum_id \
+    WHERE t.id = forum_posts.topic_id AND t.deleted = 0 AND f.visibility <> 'staff')";
+
+/// A topic's score is its opening post's: "top" lists order by it.
+pub const TOPIC_SCORE_COPY: &str = "UPDATE forum_topics SET score = ? WHERE id = (SELECT topic_id FROM forum_posts WHERE id = ? AND number = 1)";
+
 /// Words a forum or category slug cannot be: the forums' own paths.
 pub const RESERVED_SLUGS: &[&str] = &["t", "p", "read", "settings", "log", "manage", "unsubscribe", "new"];
 

@@ -89,6 +89,8 @@ pub struct Topic {
     pub created_at: i64,
     pub last_post_at: i64,
     pub last_post_id: Option<i64>,
+    /// The opening post's score.
+    pub score: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +105,7 @@ pub struct Post {
     pub edited_at: Option<i64>,
     pub edited_by: Option<i64>,
     pub deleted: bool,
+    pub score: i64,
 }
 
 /// A forum on the index, with who posted last and in which topic.
@@ -194,6 +197,7 @@ impl Topic {
             created_at: row.try_get("created_at")?,
             last_post_at: row.try_get("last_post_at")?,
             last_post_id: row.try_get("last_post_id")?,
+            score: row.try_get("score")?,
         })
     }
 
@@ -216,6 +220,7 @@ impl Post {
             edited_at: row.try_get("edited_at")?,
             edited_by: row.try_get("edited_by")?,
             deleted: flag(row, "deleted")?,
+            score: row.try_get("score")?,
         })
     }
 }
@@ -317,12 +322,22 @@ pub async fn post_from(db: &Db, topic_id: i64, number: i64) -> Result<Option<(i6
 }
 
 /// Where a topic list page starts: the top, after a topic, or before one.
-/// Keys are (last_post_at, id) of non-sticky topics.
+/// Keys are (sort key, id): the key is `last_post_at` in the latest order
+/// (non-sticky topics), `score` in the top order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cursor {
     First,
     After(i64, i64),
     Before(i64, i64),
+}
+
+/// How a forum lists its topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopicOrder {
+    /// Sticky topics first (on the first page), then the latest activity.
+    Latest,
+    /// Every topic by its opening post's score, highest first.
+    Top,
 }
 
 /// A topic-list query: topics with starter, last poster and the viewer's
@@ -364,10 +379,13 @@ pub async fn sticky_topics(db: &Db, forum_id: i64, viewer: i64, limit: i64) -> R
     all(&rows, topic_summary)
 }
 
-/// Up to `limit` non-sticky topics from `cursor`, newest activity first.
-/// Each query seeks the list index to the cursor: no page reads the rows
-/// before it, however deep it is.
-pub async fn topics(db: &Db, forum_id: i64, viewer: i64, cursor: Cursor, limit: i64) -> Result<Vec<TopicSummary>, AppError> {
+/// Up to `limit` topics from `cursor` in `order`. Each query seeks an index
+/// (forum_topics_list or forum_topics_top) to the cursor: no page reads the
+/// rows before it, however deep it is.
+pub async fn topics(db: &Db, forum_id: i64, viewer: i64, order: TopicOrder, cursor: Cursor, limit: i64) -> Result<Vec<TopicSummary>, AppError> {
+    if order == TopicOrder::Top {
+        return top_topics(db, forum_id, viewer, cursor, limit).await;
+    }
     let query = match cursor {
         Cursor::First => db
             .query(concat_topic!("WHERE t.forum_id = ? AND t.deleted = 0 AND t.sticky = 0 ORDER BY t.last_post_at DESC, t.id DESC LIMIT ?"))
@@ -394,6 +412,43 @@ pub async fn topics(db: &Db, forum_id: i64, viewer: i64, cursor: Cursor, limit: 
             .bind(at)
             .bind(id),
     };
+    in_list_order(query, cursor, limit, db).await
+}
+
+/// Topics by score, highest first, ties by newest id.
+async fn top_topics(db: &Db, forum_id: i64, viewer: i64, cursor: Cursor, limit: i64) -> Result<Vec<TopicSummary>, AppError> {
+    let query = match cursor {
+        Cursor::First => db
+            .query(concat_topic!("WHERE t.forum_id = ? AND t.deleted = 0 ORDER BY t.score DESC, t.id DESC LIMIT ?"))
+            .bind(viewer)
+            .bind(forum_id),
+        Cursor::After(score, id) => db
+            .query(concat_topic!(
+                "WHERE t.forum_id = ? AND t.deleted = 0 AND t.score <= ? \
+                 AND (t.score < ? OR t.id < ?) ORDER BY t.score DESC, t.id DESC LIMIT ?"
+            ))
+            .bind(viewer)
+            .bind(forum_id)
+            .bind(score)
+            .bind(score)
+            .bind(id),
+        Cursor::Before(score, id) => db
+            .query(concat_topic!(
+                "WHERE t.forum_id = ? AND t.deleted = 0 AND t.score >= ? \
+                 AND (t.score > ? OR t.id > ?) ORDER BY t.score ASC, t.id ASC LIMIT ?"
+            ))
+            .bind(viewer)
+            .bind(forum_id)
+            .bind(score)
+            .bind(score)
+            .bind(id),
+    };
+    in_list_order(query, cursor, limit, db).await
+}
+
+/// Runs a topic-list query; a page read backwards (before a cursor) is
+/// turned back into list order.
+async fn in_list_order(query: crate::db::Q<'static>, cursor: Cursor, limit: i64, db: &Db) -> Result<Vec<TopicSummary>, AppError> {
     let rows = query.bind(limit).fetch_all(db.r()).await?;
     let mut topics = all(&rows, topic_summary)?;
     if matches!(cursor, Cursor::Before(..)) {

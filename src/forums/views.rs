@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::store::{self, Cursor, Forum, PostWithAuthor, Topic, TopicSummary};
+use super::store::{self, Cursor, Forum, PostWithAuthor, Topic, TopicOrder, TopicSummary, Visibility};
 use super::{can_post, can_see, page_of, FieldErrors, parse_id, parse_topic_param, topic_page_path, visible_topic, when, write};
 use super::{MAX_STICKY, POSTS_PER_PAGE, TOPICS_PER_PAGE, UNREAD_DAYS};
 use crate::accounts::store::{Avatar, User};
@@ -159,17 +159,27 @@ pub async fn index(State(state): State<AppState>, page: Page) -> AppResult<Respo
 pub struct ListQuery {
     after: Option<String>,
     before: Option<String>,
+    /// Absent for the latest activity, `top` for the highest scores.
+    sort: Option<String>,
 }
 
-/// `"{last_post_at}.{id}"`, as the topic list's links carry it.
-fn parse_cursor(s: &str) -> AppResult<(i64, i64)> {
-    let (at, id) = s.split_once('.').ok_or(AppError::NotFound)?;
-    let at = at.parse::<i64>().ok().filter(|at| *at >= 0).ok_or(AppError::NotFound)?;
-    Ok((at, parse_id(id)?))
+/// `"{key}.{id}"`, as the topic list's links carry it. A time key is never
+/// negative; a score key may be.
+fn parse_cursor(s: &str, order: TopicOrder) -> AppResult<(i64, i64)> {
+    let (key, id) = s.split_once('.').ok_or(AppError::NotFound)?;
+    let plain = key.strip_prefix('-').filter(|_| order == TopicOrder::Top).unwrap_or(key);
+    if plain.is_empty() || !plain.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::NotFound);
+    }
+    let key = key.parse::<i64>().map_err(|_| AppError::NotFound)?;
+    Ok((key, parse_id(id)?))
 }
 
-fn cursor_of(t: &Topic) -> String {
-    format!("{}.{}", t.last_post_at, t.id)
+fn cursor_of(t: &Topic, order: TopicOrder) -> String {
+    match order {
+        TopicOrder::Latest => format!("{}.{}", t.last_post_at, t.id),
+        TopicOrder::Top => format!("{}.{}", t.score, t.id),
+    }
 }
 
 #[derive(Serialize)]
@@ -180,6 +190,7 @@ struct TopicRow {
     locked: bool,
     replies: i64,
     views: i64,
+    score: i64,
     started: i64,
     started_when: String,
     author: MemberView,
@@ -203,6 +214,7 @@ fn topic_row(state: &AppState, s: &TopicSummary, member: bool, since: i64) -> To
         locked: t.locked,
         replies: t.reply_count,
         views: t.view_count,
+        score: t.score,
         started: t.created_at,
         started_when: when(t.created_at),
         author: MemberView::of(s.author.as_ref(), &state.config),
@@ -220,15 +232,20 @@ fn topic_row(state: &AppState, s: &TopicSummary, member: bool, since: i64) -> To
 pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<String>, Query(q): Query<ListQuery>) -> AppResult<Response> {
     let viewer = page.session.as_ref().map(|s| s.user.clone());
     let forum = store::forum_by_slug(&state.db, &slug).await?.filter(|f| can_see(f, viewer.as_ref())).ok_or(AppError::NotFound)?;
+    let order = match q.sort.as_deref() {
+        None => TopicOrder::Latest,
+        Some("top") => TopicOrder::Top,
+        Some(_) => return Err(AppError::NotFound),
+    };
     let cursor = match (q.after.as_deref(), q.before.as_deref()) {
         (None, None) => Cursor::First,
         (Some(a), None) => {
-            let (at, id) = parse_cursor(a)?;
-            Cursor::After(at, id)
+            let (key, id) = parse_cursor(a, order)?;
+            Cursor::After(key, id)
         }
         (None, Some(b)) => {
-            let (at, id) = parse_cursor(b)?;
-            Cursor::Before(at, id)
+            let (key, id) = parse_cursor(b, order)?;
+            Cursor::Before(key, id)
         }
         (Some(_), Some(_)) => return Err(AppError::NotFound),
     };
@@ -237,13 +254,19 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
         Some(user) => unread_since(&state, user).await?,
         None => i64::MAX,
     };
-    let mut topics = store::topics(&state.db, forum.id, viewer_id, cursor, TOPICS_PER_PAGE + 1).await?;
-    let base = format!("/forums/{}", forum.slug);
+    let mut topics = store::topics(&state.db, forum.id, viewer_id, order, cursor, TOPICS_PER_PAGE + 1).await?;
+    // The list's own address, which its pager links keep.
+    let base = match order {
+        TopicOrder::Latest => format!("/forums/{}", forum.slug),
+        TopicOrder::Top => format!("/forums/{}?sort=top", forum.slug),
+    };
+    let join = if order == TopicOrder::Top { '&' } else { '?' };
+    let link = |dir: &str, t: &Topic| format!("{base}{join}{dir}={}", cursor_of(t, order));
     let more = topics.len() as i64 > TOPICS_PER_PAGE;
     let pager = match cursor {
         Cursor::First => {
             topics.truncate(TOPICS_PER_PAGE as usize);
-            Pager { next: more.then(|| format!("{base}?after={}", cursor_of(&topics[topics.len() - 1].topic))), ..Pager::default() }
+            Pager { next: more.then(|| link("after", &topics[topics.len() - 1].topic)), ..Pager::default() }
         }
         Cursor::After(..) => {
             if topics.is_empty() {
@@ -251,8 +274,8 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
             }
             topics.truncate(TOPICS_PER_PAGE as usize);
             Pager {
-                prev: Some(format!("{base}?before={}", cursor_of(&topics[0].topic))),
-                next: more.then(|| format!("{base}?after={}", cursor_of(&topics[topics.len() - 1].topic))),
+                prev: Some(link("before", &topics[0].topic)),
+                next: more.then(|| link("after", &topics[topics.len() - 1].topic)),
                 ..Pager::default()
             }
         }
@@ -263,14 +286,14 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
             }
             topics.remove(0);
             Pager {
-                prev: Some(format!("{base}?before={}", cursor_of(&topics[0].topic))),
-                next: Some(format!("{base}?after={}", cursor_of(&topics[topics.len() - 1].topic))),
+                prev: Some(link("before", &topics[0].topic)),
+                next: Some(link("after", &topics[topics.len() - 1].topic)),
                 ..Pager::default()
             }
         }
     };
-    let stickies = match cursor {
-        Cursor::First => store::sticky_topics(&state.db, forum.id, viewer_id, MAX_STICKY).await?,
+    let stickies = match (order, cursor) {
+        (TopicOrder::Latest, Cursor::First) => store::sticky_topics(&state.db, forum.id, viewer_id, MAX_STICKY).await?,
         _ => Vec::new(),
     };
     let member = viewer.is_some();
@@ -281,13 +304,16 @@ pub async fn forum(State(state): State<AppState>, page: Page, Path(slug): Path<S
         page.with_csrf()
     } else {
         let people = stickies.iter().chain(&topics).flat_map(|s| [&s.author, &s.last_poster]).flatten().map(|u| tags::user(u.id));
-        page.tagged(people).tagged([tags::forum(forum.id)])
+        // Each topic's own tag too: a vote on its opening post moves its score.
+        let shown = stickies.iter().chain(&topics).map(|s| tags::topic(s.topic.id));
+        page.tagged(people).tagged(shown).tagged([tags::forum(forum.id)])
     };
     page.render(
         "forums/forum.html",
         context! {
             forum => forum_context(&forum), stickies => rows(&stickies), topics => rows(&topics),
             pager => pager, may_post => may_post, first_page => first_page,
+            sort => if order == TopicOrder::Top { "top" } else { "latest" },
         },
     )
 }
@@ -374,9 +400,13 @@ struct PostCard {
     can_edit: bool,
     can_delete: bool,
     quote_url: Option<String>,
+    /// Shown with a vote box: what votes::cast accepts (forums::VISIBLE).
+    votable: bool,
+    score: i64,
+    my_vote: i64,
 }
 
-fn post_card(state: &AppState, p: &PostWithAuthor, topic: &Topic, viewer: Option<&User>, page: i64) -> PostCard {
+fn post_card(state: &AppState, p: &PostWithAuthor, topic: &Topic, forum: &Forum, viewer: Option<&User>, page: i64, my_vote: i64) -> PostCard {
     let post = &p.post;
     let mine = viewer.is_some_and(|v| Some(v.id) == post.user_id);
     let moderator = viewer.is_some_and(User::is_moderator);
@@ -405,6 +435,9 @@ fn post_card(state: &AppState, p: &PostWithAuthor, topic: &Topic, viewer: Option
             let page = if page > 1 { format!("page={page}&") } else { String::new() };
             format!("{}?{page}quote={}#reply", topic.path(), post.id)
         }),
+        votable: !post.deleted && p.author.as_ref().is_some_and(|a| a.is_active) && forum.visibility != Visibility::Staff,
+        score: post.score,
+        my_vote,
     }
 }
 
@@ -413,7 +446,18 @@ pub async fn render_topic(state: &AppState, page: Page, topic: &Topic, forum: &F
     let viewer = page.session.as_ref().map(|s| s.user.clone());
     let from = (number - 1) * POSTS_PER_PAGE + 1;
     let posts = store::posts(&state.db, topic.id, from, from + POSTS_PER_PAGE - 1).await?;
-    let cards: Vec<_> = posts.iter().map(|p| post_card(state, p, topic, viewer.as_ref(), number)).collect();
+    let votes: std::collections::HashMap<i64, i64> = match &viewer {
+        Some(v) => {
+            let kind = crate::content::kind("forum_post").expect("forum posts are a content kind");
+            let ids: Vec<i64> = posts.iter().map(|p| p.post.id).collect();
+            crate::votes::mine(state, kind, &ids, v.id).await?.into_iter().collect()
+        }
+        None => Default::default(),
+    };
+    let cards: Vec<_> = posts
+        .iter()
+        .map(|p| post_card(state, p, topic, forum, viewer.as_ref(), number, votes.get(&p.post.id).copied().unwrap_or(0)))
+        .collect();
     let pages = page_of(topic.last_number);
     let pager = Pager::numbered(number, pages, |n| topic_page_path(topic, n, None));
     let moderator = viewer.as_ref().is_some_and(User::is_moderator);
@@ -447,6 +491,7 @@ pub async fn render_topic(state: &AppState, page: Page, topic: &Topic, forum: &F
                 unread_url => format!("/forums/t/{}/unread", topic.id),
             },
             posts => cards, pager => pager, page_number => number, pages => pages,
+            page_url => topic_page_path(topic, number, None),
             may_reply => may_reply, subscribed => subscribed, moderator => moderator, all_forums => all_forums,
             form => context! { body => draft.body }, errors => draft.errors,
             max_body => super::MAX_BODY,
@@ -493,9 +538,13 @@ mod tests {
 
     #[test]
     fn cursors_are_strict() {
-        assert_eq!(parse_cursor("1700000000.42").unwrap(), (1_700_000_000, 42));
-        for bad in ["", "1", "a.b", "1.-2", "-1.2", "1.2.3"] {
-            assert!(parse_cursor(bad).is_err(), "{bad}");
+        assert_eq!(parse_cursor("1700000000.42", TopicOrder::Latest).unwrap(), (1_700_000_000, 42));
+        assert_eq!(parse_cursor("-3.42", TopicOrder::Top).unwrap(), (-3, 42));
+        for bad in ["", "1", "a.b", "1.-2", "-1.2", "1.2.3", "+1.2", "--1.2"] {
+            assert!(parse_cursor(bad, TopicOrder::Latest).is_err(), "{bad}");
+        }
+        for bad in ["", "1", "-.2", "1.-2", "+1.2", "--1.2", "1.2.3"] {
+            assert!(parse_cursor(bad, TopicOrder::Top).is_err(), "{bad}");
         }
     }
 }

@@ -283,6 +283,8 @@ pub async fn delete_post(db: &Db, post_id: i64, topic: &Topic) -> Result<Result<
     if locked.rows_affected() == 0 || gone.rows_affected() == 0 {
         return Ok(Err(Refused::Gone));
     }
+    // A deleted opening post takes no more votes: its topic stops ranking on them.
+    db.query("UPDATE forum_topics SET score = 0 WHERE id = ? AND first_post_id = ?").bind(topic.id).bind(post_id).execute(&mut *tx).await?;
     let forum_id: i64 = db.query("SELECT forum_id FROM forum_topics WHERE id = ?").bind(topic.id).fetch_one(&mut *tx).await?.try_get(0)?;
     let topic_gone = refresh_topic(db, &mut tx, topic.id).await?;
     db.query("UPDATE forums SET post_count = post_count - 1, topic_count = topic_count - ? WHERE id = ?")
@@ -403,6 +405,12 @@ pub async fn split_topic(db: &Db, topic_id: i64, post_ids: &[i64], to: i64, titl
     for (number, (_, id, _, _)) in (1i64..).zip(&posts) {
         db.query("UPDATE forum_posts SET topic_id = ?, number = ? WHERE id = ?").bind(new_topic).bind(number).bind(*id).execute(&mut *tx).await?;
     }
+    // The new topic's score is its new opening post's.
+    db.query("UPDATE forum_topics SET score = (SELECT score FROM forum_posts WHERE id = ?) WHERE id = ?")
+        .bind(first.1)
+        .bind(new_topic)
+        .execute(&mut *tx)
+        .await?;
     // The old topic keeps its numbers; its length ends at its last post left.
     db.query(
         "UPDATE forum_topics SET post_count = post_count - ?, reply_count = CASE WHEN reply_count > ? THEN reply_count - ? ELSE 0 END, \

@@ -166,6 +166,9 @@ async fn try_cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        for (_, copy) in crate::app::SCORE_COPIES.iter().filter(|(name, _)| *name == kind.name) {
+            db.query(copy).bind(tally.score).bind(id).execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(tally)
