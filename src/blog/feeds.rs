@@ -185,6 +185,7 @@ mod tests {
     #[test]
     fn feeds_escape_what_members_write() {
         let author = crate::accounts::store::Author {
+            id: 1,
             username: "ava".into(),
             display_name: "Ava & co".into(),
             avatar: crate::accounts::store::Avatar { small: String::new(), medium: String::new(), large: String::new(), uploaded: false },
