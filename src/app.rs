@@ -73,7 +73,6 @@ pub struct Shared {
     pub image_jobs: Semaphore,
     pub pages: PageCache,
     pub views: crate::views::ViewCounts,
-    pub hot_media: crate::media::serve::HotFiles,
     pub metrics: crate::metrics::Metrics,
     /// How many image jobs may run at once (`image_jobs` starts with this many permits).
     pub image_workers: usize,
@@ -119,7 +118,6 @@ impl AppState {
             image_jobs: Semaphore::new(workers),
             pages,
             views: Default::default(),
-            hot_media: crate::media::serve::HotFiles::new(64 * 1024 * 1024),
             metrics: Default::default(),
             image_workers: workers,
         })))

@@ -136,6 +136,8 @@ async fn upload_into_a_gallery_and_see_every_page(b: Backend) {
     assert!(page.text.contains("class=\"score\"") && page.text.contains("id=\"comments\""), "votes and comments");
     assert!(page.text.contains("Linen (2)") || app.get(&format!("/photos/{second}")).await.text.contains("Linen (2)"));
     app.get(&format!("/photos/{first}")).await;
+    // Views are written in batches: flush as the server does every few seconds.
+    app.state.views.flush(&app.state.db).await.unwrap();
     assert_eq!(app.count("SELECT view_count FROM photos WHERE id = (SELECT MIN(id) FROM photos)").await, 2);
 
     let grid = app.get("/photos").await;

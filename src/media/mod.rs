@@ -12,33 +12,44 @@ use anyhow::Context;
 use bytes::Bytes;
 
 #[derive(Clone)]
-pub enum MediaStore {
+pub struct MediaStore {
+    backend: Backend,
+    /// Small files recently served, kept in memory (see [`serve`]).
+    pub(crate) hot: std::sync::Arc<serve::HotFiles>,
+}
+
+#[derive(Clone)]
+enum Backend {
     Folder(FolderStore),
 }
 
 impl MediaStore {
     pub fn from_url(url: &str) -> anyhow::Result<MediaStore> {
-        match url.split_once("://") {
-            Some(("file", path)) => Ok(MediaStore::Folder(FolderStore::new(PathBuf::from(path))?)),
+        let backend = match url.split_once("://") {
+            Some(("file", path)) => Backend::Folder(FolderStore::new(PathBuf::from(path))?),
             _ => anyhow::bail!("unsupported media URL {url:?}: this build supports file://PATH"),
-        }
+        };
+        Ok(MediaStore { backend, hot: std::sync::Arc::new(serve::HotFiles::new(64 * 1024 * 1024)) })
     }
 
     pub async fn put(&self, key: &str, data: Bytes) -> anyhow::Result<()> {
-        match self {
-            MediaStore::Folder(s) => s.put(key, data).await,
+        match &self.backend {
+            Backend::Folder(s) => s.put(key, data).await,
         }
     }
 
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
-        match self {
-            MediaStore::Folder(s) => s.get(key).await,
+        match &self.backend {
+            Backend::Folder(s) => s.get(key).await,
         }
     }
 
+    /// Deletes a file; this process stops serving it from memory at once
+    /// (other processes within [`serve::HOT_SECONDS`]).
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        match self {
-            MediaStore::Folder(s) => s.delete(key).await,
+        self.hot.forget(key).await;
+        match &self.backend {
+            Backend::Folder(s) => s.delete(key).await,
         }
     }
 

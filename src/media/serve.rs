@@ -23,6 +23,10 @@ pub const HOT_SECONDS: u64 = 60;
 pub struct HotFiles(Moka<String, Bytes>);
 
 impl HotFiles {
+    pub async fn forget(&self, key: &str) {
+        self.0.invalidate(key).await;
+    }
+
     pub fn new(max_bytes: u64) -> HotFiles {
         HotFiles(
             Moka::builder()
@@ -43,12 +47,12 @@ pub async fn media(State(state): State<AppState>, Path(key): Path<String>, heade
     let mut response = if assets::not_modified(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body = match state.hot_media.0.get(&key).await {
+        let body = match state.media.hot.0.get(&key).await {
             Some(body) => body,
             None => {
                 let body = state.media.get(&key).await?.ok_or(AppError::NotFound)?;
                 if body.len() <= HOT_MAX_FILE {
-                    state.hot_media.0.insert(key.clone(), body.clone()).await;
+                    state.media.hot.0.insert(key.clone(), body.clone()).await;
                 }
                 body
             }
