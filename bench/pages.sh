@@ -8,7 +8,7 @@
 #   bench/pages.sh            cached and uncached, against limit and django
 #   PEERS="limit" bench/pages.sh
 #
-# Env: PEERS (default "limit django"), MODES (default "cached uncached"),
+# Env: PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached"),
 # PORT (18090), and run-peers.sh's own (DURATION, REPS, CONNS, ...).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +18,8 @@ target=${CARGO_TARGET_DIR:-target}
 [[ $target == /* ]] || target=$ROOT/$target
 bin=$target/release/coterie
 peers=${PEERS_DIR:-$ROOT/../shared/peers}/web
+# The tests' memcached holds 11211; the Django peer gets its own.
+export MEMCACHED_PORT=${MEMCACHED_PORT:-11311}
 port=${PORT:-18090}
 data=$(mktemp -d /tmp/coterie-bench.XXXXXX)
 trap 'rm -rf "$data"' EXIT
@@ -41,5 +43,5 @@ for mode in ${MODES:-cached uncached}; do
   body=$data/topic-$mode.html
   (eval "$cmd" & pid=$!; for _ in $(seq 50); do curl -sf -o "$body" "$url" && break; sleep 0.2; done; kill $pid; wait $pid 2>/dev/null) || true
   CANDIDATE_CMD="$cmd" CANDIDATE_URL="$url" CANDIDATE_NAME="coterie-topic-$mode" LIMIT_BODY="$body" \
-    "$peers/run-peers.sh" candidate ${PEERS:-limit django}
+    "$peers/run-peers.sh" candidate ${PEERS-limit django}
 done
