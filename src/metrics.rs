@@ -71,11 +71,19 @@ impl Histogram {
     }
 }
 
+/// One route template's figures.
+#[derive(Default)]
+struct Route {
+    /// Status → count.
+    statuses: HashMap<u16, u64>,
+    latency: Histogram,
+}
+
 pub struct Metrics {
     started: Instant,
-    /// (route, status) → count.
-    requests: Mutex<HashMap<(String, u16), u64>>,
-    latency: Mutex<HashMap<String, std::sync::Arc<Histogram>>>,
+    /// By route template; looked up by `&str`, so a request allocates only
+    /// the first time its route is seen.
+    routes: Mutex<HashMap<String, Route>>,
     /// Requests per second over the last minute: (second, count) slots.
     seconds: [(AtomicU64, AtomicU64); WINDOW],
 }
@@ -84,8 +92,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             started: Instant::now(),
-            requests: Mutex::default(),
-            latency: Mutex::default(),
+            routes: Mutex::default(),
             seconds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
         }
     }
@@ -93,12 +100,15 @@ impl Default for Metrics {
 
 impl Metrics {
     fn record(&self, route: &str, status: u16, seconds: f64) {
-        *self.requests.lock().expect("metrics lock").entry((route.to_string(), status)).or_insert(0) += 1;
-        let histogram = {
-            let mut latency = self.latency.lock().expect("metrics lock");
-            latency.entry(route.to_string()).or_default().clone()
-        };
-        histogram.observe(seconds);
+        {
+            let mut routes = self.routes.lock().expect("metrics lock");
+            if !routes.contains_key(route) {
+                routes.insert(route.to_string(), Route::default());
+            }
+            let figures = routes.get_mut(route).expect("inserted above");
+            *figures.statuses.entry(status).or_insert(0) += 1;
+            figures.latency.observe(seconds);
+        }
         self.count_second(self.started.elapsed().as_secs());
     }
 
@@ -131,8 +141,8 @@ impl Metrics {
 
     fn overall(&self) -> Histogram {
         let all = Histogram::default();
-        for h in self.latency.lock().expect("metrics lock").values() {
-            h.merge_into(&all);
+        for route in self.routes.lock().expect("metrics lock").values() {
+            route.latency.merge_into(&all);
         }
         all
     }
@@ -168,16 +178,20 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
     let mut out = String::with_capacity(8 * 1024);
     let m = &state.metrics;
     out.push_str("# HELP coterie_requests_total Requests answered, by route template and status.\n# TYPE coterie_requests_total counter\n");
-    let mut requests: Vec<_> = m.requests.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), *v)).collect();
-    requests.sort();
-    for ((route, status), n) in requests {
-        let _ = writeln!(out, "coterie_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", escape(&route));
+    let routes = m.routes.lock().expect("metrics lock");
+    let mut names: Vec<&String> = routes.keys().collect();
+    names.sort();
+    for name in &names {
+        let mut statuses: Vec<_> = routes[*name].statuses.iter().collect();
+        statuses.sort();
+        for (status, n) in statuses {
+            let _ = writeln!(out, "coterie_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", escape(name));
+        }
     }
     out.push_str("# HELP coterie_request_seconds Time to answer, by route template.\n# TYPE coterie_request_seconds histogram\n");
-    let mut routes: Vec<_> = m.latency.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    routes.sort_by(|a, b| a.0.cmp(&b.0));
-    for (route, h) in routes {
-        let route = escape(&route);
+    for name in &names {
+        let h = &routes[*name].latency;
+        let route = escape(name);
         let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
             cumulative += h.buckets[i].load(Ordering::Relaxed);
@@ -188,6 +202,7 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
         let _ = writeln!(out, "coterie_request_seconds_sum{{route=\"{route}\"}} {}", h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "coterie_request_seconds_count{{route=\"{route}\"}} {count}");
     }
+    drop(routes);
     let cache = state.cache.stats();
     let kind = state.cache.kind();
     let gauge = |out: &mut String, name: &str, help: &str, kind_of: &str, lines: &[(String, f64)]| {

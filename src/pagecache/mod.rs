@@ -140,11 +140,17 @@ impl Entry {
     }
 }
 
-/// Requests that may be answered from the cache: GET by a visitor with no
-/// session, no flash message and no credentials.
+/// Paths that are never pages: files with caching of their own, and the
+/// operators' probes. They skip the cache's lookups altogether.
+const NOT_PAGES: &[&str] = &["/static/", "/media/", "/healthz", "/readyz", "/metrics"];
+
+/// Requests that may be answered from the cache: GET of a page by a visitor
+/// with no session, no flash message and no credentials.
 fn anonymous_get(request: &Request) -> bool {
     let h = request.headers();
+    let path = request.uri().path();
     request.method() == Method::GET
+        && !NOT_PAGES.iter().any(|p| path.starts_with(p))
         && cookies::get(h, crate::web::session::COOKIE).is_none()
         && cookies::get(h, crate::web::page::FLASH_COOKIE).is_none()
         && !h.contains_key(header::AUTHORIZATION)
@@ -211,10 +217,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
 
     if let Some(entry) = lookup(&state, &key).await {
         pages.stats.hits.fetch_add(1, Ordering::Relaxed);
-        if let Some((table, id)) = &entry.views {
-            state.views.count(table, *id);
-        }
-        return entry.response(request.headers(), true);
+        return served(&state, &entry, request.headers(), true);
     }
     pages.stats.misses.fetch_add(1, Ordering::Relaxed);
 
@@ -225,16 +228,19 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             let page = rx.borrow().clone();
             if let (Ok(Ok(())), Some(entry)) = (finished, page) {
                 pages.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                if let Some((table, id)) = &entry.views {
-                    state.views.count(table, *id);
-                }
-                return entry.response(request.headers(), false);
+                return served(&state, &entry, request.headers(), false);
             }
             // The first request's page could not be shared: make our own.
             return next.run(request).await;
         }
     };
 
+    // The page may have been stored between our lookup and our joining.
+    if let Some(entry) = lookup(&state, &key).await {
+        drop(flight);
+        pages.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+        return served(&state, &entry, request.headers(), false);
+    }
     let writes_before = tags::current_or_new(&state.cache, &[tags::WRITES.to_string()]).await;
     let request_headers = request.headers().clone();
     let response = next.run(request).await;
@@ -265,6 +271,14 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let _ = flight.sender.send(stored);
     drop(flight);
     entry.response(&request_headers, false)
+}
+
+/// A stored page as the answer, counting the view it stands for.
+fn served(state: &AppState, entry: &Entry, request_headers: &HeaderMap, hit: bool) -> Response {
+    if let Some((table, id)) = &entry.views {
+        state.views.count(table, *id);
+    }
+    entry.response(request_headers, hit)
 }
 
 /// The tags of a response that may be stored: a full 200 page with tags

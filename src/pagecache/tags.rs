@@ -70,10 +70,7 @@ fn version_key(tag: &str) -> String {
 
 /// Marks `tags` as changed, everywhere. Call it after the write commits.
 pub async fn touch<S: AsRef<str>>(state: &AppState, tags: &[S]) {
-    touch_cache(&state.cache, tags).await
-}
-
-pub async fn touch_cache<S: AsRef<str>>(cache: &Cache, tags: &[S]) {
+    let cache = &state.cache;
     // `_writes` first: a page rendered across this write then sees it move
     // before it could read any old version of these tags.
     cache.delete(&version_key(WRITES)).await;
