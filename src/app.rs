@@ -102,7 +102,7 @@ impl AppState {
         let cache = Cache::from_url(&config.cache_url)?;
         let media = MediaStore::from_url(&config.media_url())?;
         let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
-        let assets = Arc::new(Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())?);
+        let assets = Arc::new(load_assets(&config)?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let pages = PageCache::new(config.page_cache.enabled, Duration::from_secs(config.page_cache.max_age_seconds.max(1)));
@@ -122,6 +122,11 @@ impl AppState {
             image_workers: workers,
         })))
     }
+}
+
+/// The theme's static files: the embedded ones overlaid by the theme folder.
+pub fn load_assets(config: &Config) -> anyhow::Result<Assets> {
+    Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())
 }
 
 /// The configured key, or one made once and kept in the database so every

@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod pagecache;
 pub mod media;
 pub mod metrics;
+pub mod migrate_data;
 pub mod photos;
 pub mod profiles;
 pub mod sitemap;

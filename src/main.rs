@@ -43,6 +43,32 @@ enum Command {
     },
     /// Fill an empty site with a sample community.
     Demo,
+    /// Move the whole site to another database (and media store), then verify
+    /// every table and file. Stop the site first; the target must be empty.
+    MigrateData {
+        /// The database the site is on, such as sqlite://data/coterie.db.
+        #[arg(long)]
+        from: String,
+        /// An empty database to move it to, such as postgres://user@host/db.
+        #[arg(long)]
+        to: String,
+        /// The media store the files are in (with --media-to).
+        #[arg(long, requires = "media_to")]
+        media_from: Option<String>,
+        /// An empty media store to copy every file to, such as file:///srv/media.
+        #[arg(long, requires = "media_from")]
+        media_to: Option<String>,
+    },
+    /// Copy the embedded SQLite database to a new file while the site runs.
+    Backup {
+        /// The file to write (must not exist).
+        to: PathBuf,
+    },
+    /// Write the theme's static files to a folder for nginx to serve as /static.
+    CollectStatic {
+        /// The folder nginx serves as /static/ (created if missing).
+        dir: PathBuf,
+    },
     /// Check the configuration and reach the database, cache, media storage and mail.
     Check,
 }
@@ -123,6 +149,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             coterie::demo::fill_if_empty(&state).await?;
         }
         Command::Check => return check(config).await,
+        Command::MigrateData { from, to, media_from, media_to } => {
+            let media = media_from.zip(media_to);
+            coterie::migrate_data::run(&coterie::migrate_data::Options { from, to, media }).await?;
+        }
+        Command::Backup { to } => {
+            let db = coterie::db::Db::connect(&config.database_url(), 1).await?;
+            db.backup_sqlite(&to).await?;
+            println!("database copied to {}", to.display());
+        }
+        Command::CollectStatic { dir } => {
+            let written = app::load_assets(&config)?.export(&dir)?;
+            println!("{written} files written to {}", dir.display());
+        }
         Command::User { command: UserCommand::Create { username, email, password_stdin: _, staff, moderator } } => {
             let mut secret = String::new();
             std::io::stdin().read_to_string(&mut secret).context("cannot read the password from standard input")?;

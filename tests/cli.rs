@@ -76,3 +76,38 @@ fn a_bad_configuration_is_refused_with_its_reason() {
     assert!(!ok);
     assert!(out.contains("site_nmae"), "{out}");
 }
+
+#[test]
+fn backup_copies_the_database_while_it_is_in_use() {
+    let site = tempfile::tempdir().unwrap();
+    let create = ["user", "create", "--username", "archivist", "--email", "arch@example.com", "--password-stdin"];
+    let (ok, out) = coterie(site.path(), &create, Some("velvet-harbor-lantern-91\n"));
+    assert!(ok, "{out}");
+    let copy = site.path().join("backup.db");
+    let (ok, out) = coterie(site.path(), &["backup", copy.to_str().unwrap()], None);
+    assert!(ok && out.contains("database copied"), "{out}");
+    let (ok, out) = coterie(site.path(), &["backup", copy.to_str().unwrap()], None);
+    assert!(!ok && out.contains("exists already"), "an existing file is never overwritten: {out}");
+
+    // Restore: the copy becomes another site's database, with the member in it.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&copy, restored.path().join("coterie.db")).unwrap();
+    let (ok, out) = coterie(restored.path(), &create, Some("velvet-harbor-lantern-91\n"));
+    assert!(!ok && out.contains("already exists"), "the restored site has the member: {out}");
+}
+
+#[test]
+fn collect_static_writes_hashed_and_compressed_files() {
+    let site = tempfile::tempdir().unwrap();
+    let out_dir = site.path().join("static");
+    let (ok, out) = coterie(site.path(), &["collect-static", out_dir.to_str().unwrap()], None);
+    assert!(ok && out.contains("files written"), "{out}");
+    let css: Vec<String> = std::fs::read_dir(out_dir.join("css"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(css.iter().any(|n| n == "coterie.css"), "{css:?}");
+    let hashed = css.iter().find(|n| n.starts_with("coterie.") && n.ends_with(".css") && n.len() == "coterie.0123456789.css".len());
+    let hashed = hashed.unwrap_or_else(|| panic!("a hashed stylesheet in {css:?}"));
+    assert!(css.contains(&format!("{hashed}.gz")) && css.contains(&format!("{hashed}.br")), "{css:?}");
+}

@@ -3,6 +3,7 @@
 //! placeholders; [`Db::sql`] adapts them to the backend in use.
 
 pub mod migrations;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -137,6 +138,22 @@ impl Db {
             _ => self.sql(returning_id(sql)),
         };
         Insert { backend: self.backend, query: sqlx::query(sql) }
+    }
+
+    /// A consistent copy of the embedded SQLite database in a new file, taken
+    /// while the site keeps running (`VACUUM INTO` reads one snapshot). The
+    /// server databases have their own tools (pg_dump, mysqldump).
+    pub async fn backup_sqlite(&self, to: &std::path::Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.backend == Backend::Sqlite,
+            "backup copies the embedded SQLite database; for {} use {}",
+            self.backend.name(),
+            if self.backend == Backend::Postgres { "pg_dump" } else { "mysqldump --single-transaction" }
+        );
+        anyhow::ensure!(!to.exists(), "{} exists already: name a new file", to.display());
+        let target = to.to_str().context("the backup path is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO ?").bind(target.to_string()).execute(&self.read).await?;
+        Ok(())
     }
 
     /// Is the database reachable?

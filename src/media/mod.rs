@@ -53,6 +53,13 @@ impl MediaStore {
         }
     }
 
+    /// Every key under `prefix`, sorted.
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        match &self.backend {
+            Backend::Folder(s) => s.list(prefix).await,
+        }
+    }
+
     /// Can we write and read back a file?
     pub async fn check(&self) -> anyhow::Result<()> {
         let key = "_check/probe";
@@ -113,6 +120,30 @@ impl FolderStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            let mut stack = vec![root.clone()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir)? {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if let Some(key) = path.strip_prefix(&root).ok().and_then(|p| p.to_str()) {
+                        if valid_key(key) && key.starts_with(&prefix) && !key.contains(".tmp") {
+                            keys.push(key.to_string());
+                        }
+                    }
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+        .await?
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {

@@ -76,6 +76,40 @@ impl Assets {
     }
 }
 
+impl Assets {
+    /// Writes every file under `dir` for a web server in front to serve:
+    /// each under its hashed name (to be served immutable) and its plain
+    /// name, with `.gz` and `.br` copies of text files beside them for
+    /// nginx's `gzip_static`/`brotli_static`. Returns how many files.
+    pub fn export(&self, dir: &Path) -> anyhow::Result<usize> {
+        let mut written = 0;
+        for (path, asset) in &self.files {
+            for name in [hashed_name(path, &asset.hash), path.clone()] {
+                let target = dir.join(&name);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut copies = vec![(target.clone(), &asset.body)];
+                if compressible(asset.content_type) {
+                    copies.extend(asset.gzip().map(|gz| (with_suffix(&target, ".gz"), gz)));
+                    copies.extend(asset.brotli().map(|br| (with_suffix(&target, ".br"), br)));
+                }
+                for (file, body) in copies {
+                    std::fs::write(&file, body).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 fn read_tree(root: &Path) -> anyhow::Result<Vec<(String, Bytes)>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -228,6 +262,25 @@ mod tests {
         assert!(assets.find(hashed).unwrap().1);
         assert!(!assets.find("css/site.css").unwrap().1);
         assert!(assets.url("css/missing.css").is_none());
+    }
+
+    #[test]
+    fn export_writes_hashed_plain_and_compressed_copies() {
+        let css: &'static str = Box::leak("body { color: red; }\n".repeat(50).into_boxed_str());
+        let assets = Assets::load(&[("css/site.css", css.as_bytes()), ("img/a.png", &b"\x89PNG"[..])], None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(assets.export(dir.path()).unwrap(), 2 * 3 + 2);
+        let hashed = assets.url("css/site.css").unwrap().trim_start_matches("/static/").to_string();
+        assert_eq!(std::fs::read(dir.path().join(&hashed)).unwrap(), css.as_bytes());
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(dir.path().join(format!("{hashed}.gz"))).unwrap()),
+            &mut unzipped,
+        )
+        .unwrap();
+        assert_eq!(unzipped, css);
+        assert!(dir.path().join("css/site.css.br").exists());
+        assert!(dir.path().join("img/a.png").exists() && !dir.path().join("img/a.png.gz").exists());
     }
 
     #[test]

@@ -31,7 +31,7 @@ macro_rules! backend_tests {
     };
 }
 
-fn server_url(backend: Backend) -> Option<String> {
+pub fn server_url(backend: Backend) -> Option<String> {
     let var = match backend {
         Backend::Sqlite => return None,
         Backend::Postgres => "COTERIE_TEST_POSTGRES_URL",
@@ -280,7 +280,7 @@ fn unfold_quoted_printable(mail: &str) -> String {
 
 /// A new, empty database on the server, named after this process so that
 /// databases left by earlier test processes can be found and dropped.
-async fn fresh_database(backend: Backend) -> String {
+pub async fn fresh_database(backend: Backend) -> String {
     let server = server_url(backend).expect("server URL");
     let pid = std::process::id();
     let name = format!("coterie_t_{pid}_{:08x}", rand_u32());
