@@ -43,6 +43,11 @@ enum Command {
     },
     /// Fill an empty site with a sample community.
     Demo,
+    /// Photo files.
+    Photos {
+        #[command(subcommand)]
+        command: PhotosCommand,
+    },
     /// Move the whole site to another database (and media store), then verify
     /// every table and file. Stop the site first; the target must be empty.
     MigrateData {
@@ -71,6 +76,20 @@ enum Command {
     },
     /// Check the configuration and reach the database, cache, media storage and mail.
     Check,
+}
+
+#[derive(Subcommand)]
+enum PhotosCommand {
+    /// Make every configured size that is missing (after a configuration
+    /// change); what exists is kept, so an interrupted run resumes.
+    Regenerate {
+        /// Only this size.
+        #[arg(long)]
+        size: Option<String>,
+        /// Also delete files of sizes no longer configured.
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +168,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             coterie::demo::fill_if_empty(&state).await?;
         }
         Command::Check => return check(config).await,
+        Command::Photos { command: PhotosCommand::Regenerate { size, prune } } => {
+            let state = AppState::build(config).await?;
+            let done = coterie::photos::sizes::regenerate(&state, size.as_deref(), prune).await?;
+            println!(
+                "{} photos: {} sizes made, {} old files removed, {} failed",
+                done.photos, done.made, done.pruned, done.failed
+            );
+            if done.failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::MigrateData { from, to, media_from, media_to } => {
             let media = media_from.zip(media_to);
             coterie::migrate_data::run(&coterie::migrate_data::Options { from, to, media }).await?;

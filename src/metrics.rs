@@ -86,6 +86,8 @@ pub struct Metrics {
     routes: Mutex<HashMap<String, Route>>,
     /// Requests per second over the last minute: (second, count) slots.
     seconds: [(AtomicU64, AtomicU64); WINDOW],
+    /// Photo sizes made after their upload (first requests, regenerate).
+    pub photo_sizes_made: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -94,6 +96,7 @@ impl Default for Metrics {
             started: Instant::now(),
             routes: Mutex::default(),
             seconds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            photo_sizes_made: AtomicU64::new(0),
         }
     }
 }
@@ -234,6 +237,8 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
     let workers = state.image_workers as f64;
     let busy = workers - state.image_jobs.available_permits() as f64;
     gauge(&mut out, "coterie_image_jobs_running", "Image jobs running now (of image_workers).", "gauge", &[(String::new(), busy)]);
+    let made = m.photo_sizes_made.load(Ordering::Relaxed) as f64;
+    gauge(&mut out, "coterie_photo_sizes_made_total", "Photo sizes made after their upload.", "counter", &[(String::new(), made)]);
     gauge(&mut out, "coterie_uptime_seconds", "Seconds since this process started.", "gauge", &[(String::new(), m.started.elapsed().as_secs_f64())]);
     let mut response = out.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

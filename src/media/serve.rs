@@ -50,7 +50,11 @@ pub async fn media(State(state): State<AppState>, Path(key): Path<String>, heade
         let body = match state.media.hot.0.get(&key).await {
             Some(body) => body,
             None => {
-                let body = state.media.get(&key).await?.ok_or(AppError::NotFound)?;
+                let body = match state.media.get(&key).await? {
+                    Some(body) => body,
+                    // A photo size configured after the upload is made now.
+                    None => crate::photos::sizes::on_request(&state, &key).await?.ok_or(AppError::NotFound)?,
+                };
                 if body.len() <= HOT_MAX_FILE {
                     state.media.hot.0.insert(key.clone(), body.clone()).await;
                 }

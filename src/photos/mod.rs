@@ -4,6 +4,7 @@
 
 mod files;
 mod galleries;
+pub mod sizes;
 pub mod store;
 mod text;
 pub mod upload;

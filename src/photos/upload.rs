@@ -212,9 +212,7 @@ async fn save(state: &AppState, user_id: i64, gallery: Option<i64>, text: &Photo
         let (width, height) = (rendered.width as i64, rendered.height as i64);
         let original = state.config.photos.keep_originals.then_some(upload.bytes);
         if let Err(e) = files::store(state, user_id, &hash, rendered, original).await {
-            for stored in &hashes {
-                files::remove(state, user_id, stored).await;
-            }
+            remove_unused(state, user_id, &hashes).await;
             return Err(AppError::Internal(e));
         }
         hashes.push(hash.clone());
@@ -226,12 +224,18 @@ async fn save(state: &AppState, user_id: i64, gallery: Option<i64>, text: &Photo
             Ok(ids)
         }
         Err(e) => {
-            for hash in &hashes {
-                if !store::hash_in_use(&state.db, user_id, hash).await.unwrap_or(true) {
-                    files::remove(state, user_id, hash).await;
-                }
-            }
+            remove_unused(state, user_id, &hashes).await;
             Err(e)
+        }
+    }
+}
+
+/// Takes back the files of a failed upload, except those another photo of
+/// the member's (the same bytes uploaded before) still shows.
+async fn remove_unused(state: &AppState, user_id: i64, hashes: &[String]) {
+    for hash in hashes {
+        if !store::hash_in_use(&state.db, user_id, hash).await.unwrap_or(true) {
+            files::remove(state, user_id, hash).await;
         }
     }
 }
