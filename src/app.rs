@@ -100,7 +100,7 @@ impl AppState {
         }
         let secret = site_secret(&db, &config).await?;
         let cache = Cache::from_url(&config.cache_url)?;
-        let media = MediaStore::from_url(&config.media_url())?;
+        let media = MediaStore::open(&config.media_url(), &config.s3)?;
         let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
         let assets = Arc::new(Assets::load(embedded::STATIC_FILES, config.theme_dir.as_deref())?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;

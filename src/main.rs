@@ -176,8 +176,8 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
         Ok(cache) => report("cache", Err(anyhow::anyhow!("{} cache is not answering", cache.kind()))),
         Err(e) => report("cache", Err(e)),
     }
-    match coterie::media::MediaStore::from_url(&config.media_url()) {
-        Ok(media) => report("media storage", media.check().await.map(|_| config.media_url())),
+    match coterie::media::MediaStore::open(&config.media_url(), &config.s3) {
+        Ok(media) => report("media storage", media.check().await.map(|_| media.describe())),
         Err(e) => report("media storage", Err(e)),
     }
     match coterie::mail::Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from) {
