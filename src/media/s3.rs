@@ -47,20 +47,34 @@ fn parse_location(rest: &str) -> anyhow::Result<Location<'_>> {
     Ok(Location { bucket, prefix })
 }
 
+/// A key pair, and the session token that temporary keys come with.
+#[derive(Debug, PartialEq)]
+struct Credentials {
+    key_id: String,
+    secret: String,
+    token: Option<String>,
+}
+
 /// The configured key pair, else the standard AWS variables from `env`.
 /// Neither: `object_store` asks the instance's role (EC2, ECS, web identity).
-fn credentials(s3: &S3Config, env: impl Fn(&str) -> Option<String>) -> (String, String) {
-    let pick = |set: &str, var: &str| if set.is_empty() { env(var).unwrap_or_default() } else { set.to_string() };
-    (pick(&s3.access_key_id, "AWS_ACCESS_KEY_ID"), pick(&s3.secret_access_key, "AWS_SECRET_ACCESS_KEY"))
+fn credentials(s3: &S3Config, env: impl Fn(&str) -> Option<String>) -> Credentials {
+    if !(s3.access_key_id.is_empty() && s3.secret_access_key.is_empty()) {
+        return Credentials { key_id: s3.access_key_id.clone(), secret: s3.secret_access_key.clone(), token: None };
+    }
+    Credentials {
+        key_id: env("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+        secret: env("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+        token: env("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+    }
 }
 
 impl S3Store {
     /// `rest` is what follows `s3://`. Nothing is sent until first use.
     pub fn new(rest: &str, s3: &S3Config) -> anyhow::Result<S3Store> {
         let Location { bucket, prefix } = parse_location(rest)?;
-        let (key_id, secret) = credentials(s3, |var| std::env::var(var).ok());
+        let keys = credentials(s3, |var| std::env::var(var).ok());
         anyhow::ensure!(
-            key_id.is_empty() == secret.is_empty(),
+            keys.key_id.is_empty() == keys.secret.is_empty(),
             "s3.access_key_id and s3.secret_access_key must be set together (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
         );
         // A page waiting on a store that is down should fail in seconds, not
@@ -75,8 +89,11 @@ impl S3Store {
             .with_region(&s3.region)
             .with_client_options(client)
             .with_retry(retry);
-        if !key_id.is_empty() {
-            builder = builder.with_access_key_id(key_id).with_secret_access_key(secret);
+        if !keys.key_id.is_empty() {
+            builder = builder.with_access_key_id(keys.key_id).with_secret_access_key(keys.secret);
+        }
+        if let Some(token) = keys.token {
+            builder = builder.with_token(token);
         }
         // AWS itself wants bucket.s3.region.amazonaws.com; other stores (and
         // anything on localhost) are addressed path-style: endpoint/bucket/key.
@@ -89,7 +106,7 @@ impl S3Store {
         let at = if s3.endpoint.is_empty() { format!("AWS {}", s3.region) } else { s3.endpoint.clone() };
         Ok(S3Store {
             store: std::sync::Arc::new(PrefixStore::new(store, Path::from(prefix))),
-            describe: format!("s3://{bucket}/{prefix} at {at}"),
+            describe: format!("s3://{bucket}{}{prefix} at {at}", if prefix.is_empty() { "" } else { "/" }),
         })
     }
 
@@ -171,11 +188,36 @@ mod tests {
     #[test]
     fn configured_keys_win_over_the_aws_environment() {
         let env = |var: &str| Some(format!("env-{var}"));
-        let mut s3 = S3Config::default();
-        assert_eq!(credentials(&s3, env), ("env-AWS_ACCESS_KEY_ID".into(), "env-AWS_SECRET_ACCESS_KEY".into()));
-        s3.access_key_id = "id".into();
-        s3.secret_access_key = "secret".into();
-        assert_eq!(credentials(&s3, env), ("id".into(), "secret".into()));
-        assert_eq!(credentials(&S3Config::default(), |_| None), (String::new(), String::new()));
+        let from_env = Credentials {
+            key_id: "env-AWS_ACCESS_KEY_ID".into(),
+            secret: "env-AWS_SECRET_ACCESS_KEY".into(),
+            token: Some("env-AWS_SESSION_TOKEN".into()),
+        };
+        assert_eq!(credentials(&S3Config::default(), env), from_env);
+        let s3 = S3Config { access_key_id: "id".into(), secret_access_key: "secret".into(), ..Default::default() };
+        assert_eq!(credentials(&s3, env), Credentials { key_id: "id".into(), secret: "secret".into(), token: None });
+        let none = Credentials { key_id: String::new(), secret: String::new(), token: None };
+        assert_eq!(credentials(&S3Config::default(), |_| None), none);
+        let half = S3Config { access_key_id: "id".into(), ..Default::default() };
+        assert!(S3Store::new("media", &half).is_err(), "a key id without its secret is refused");
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_file_and_environment() {
+        let env: Vec<(String, String)> = [
+            ("COTERIE_MEDIA_URL", "s3://media/site"),
+            ("COTERIE_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("COTERIE_S3_ALLOW_HTTP", "true"),
+            ("COTERIE_S3_REGION", "eu-west-3"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = crate::config::Config::load_from(None, &env).unwrap();
+        assert_eq!(c.media_url(), "s3://media/site");
+        assert_eq!((c.s3.endpoint.as_str(), c.s3.allow_http, c.s3.region.as_str()), ("http://127.0.0.1:9000", true, "eu-west-3"));
+        let store = S3Store::new("media/site", &c.s3).unwrap();
+        assert_eq!(store.describe(), "s3://media/site at http://127.0.0.1:9000");
+        assert_eq!(S3Store::new("media", &S3Config::default()).unwrap().describe(), "s3://media at AWS us-east-1");
     }
 }
