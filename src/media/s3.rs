@@ -72,6 +72,11 @@ impl S3Store {
     /// `rest` is what follows `s3://`. Nothing is sent until first use.
     pub fn new(rest: &str, s3: &S3Config) -> anyhow::Result<S3Store> {
         let Location { bucket, prefix } = parse_location(rest)?;
+        anyhow::ensure!(
+            s3.allow_http || !s3.endpoint.starts_with("http://"),
+            "s3.endpoint {} is plain http: set s3.allow_http = true to use it",
+            s3.endpoint
+        );
         let keys = credentials(s3, |var| std::env::var(var).ok());
         anyhow::ensure!(
             keys.key_id.is_empty() == keys.secret.is_empty(),
@@ -200,6 +205,8 @@ mod tests {
         assert_eq!(credentials(&S3Config::default(), |_| None), none);
         let half = S3Config { access_key_id: "id".into(), ..Default::default() };
         assert!(S3Store::new("media", &half).is_err(), "a key id without its secret is refused");
+        let http = S3Config { endpoint: "http://127.0.0.1:9000".into(), ..Default::default() };
+        assert!(S3Store::new("media", &http).is_err(), "plain http only when allowed");
     }
 
     #[test]
