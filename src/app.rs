@@ -100,7 +100,7 @@ impl AppState {
         }
         let secret = site_secret(&db, &config).await?;
         let cache = Cache::from_url(&config.cache_url)?;
-        let media = MediaStore::from_url(&config.media_url())?;
+        let media = MediaStore::open(&config.media_url(), &config.s3)?;
         let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
         let assets = Arc::new(load_assets(&config)?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;

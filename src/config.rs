@@ -21,7 +21,8 @@ pub struct Config {
     pub database_url: String,
     /// `memory://`, `memcache://host:port` or `redis://host:port`.
     pub cache_url: String,
-    /// Empty means `file://{data_dir}/media`.
+    /// Empty means `file://{data_dir}/media`; `s3://bucket/prefix` stores
+    /// media in an S3-compatible store set up in `[s3]`.
     pub media_url: String,
     /// Empty means messages are written to `{data_dir}/outbox/`.
     pub smtp_url: String,
@@ -47,6 +48,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub photos: PhotosConfig,
     pub blog: BlogConfig,
+    pub s3: S3Config,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +199,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             photos: PhotosConfig::default(),
             blog: BlogConfig::default(),
+            s3: S3Config::default(),
         }
     }
 }
@@ -244,6 +247,33 @@ pub struct BlogConfig {
 impl Default for BlogConfig {
     fn default() -> Self {
         BlogConfig { cover_max_bytes: 10 * 1024 * 1024, cover_max_pixels: 50_000_000 }
+    }
+}
+
+/// The S3-compatible store behind `media_url = "s3://bucket/prefix"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Empty: AWS itself, in `region`. Otherwise the store's base URL
+    /// (`http://127.0.0.1:9000`), addressed path-style (`{endpoint}/{bucket}/{key}`).
+    pub endpoint: String,
+    pub region: String,
+    /// Empty: the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` environment.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow an `http://` endpoint (a store on this machine or network).
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+        }
     }
 }
 

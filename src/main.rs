@@ -181,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::MigrateData { from, to, media_from, media_to } => {
             let media = media_from.zip(media_to);
-            coterie::migrate_data::run(&coterie::migrate_data::Options { from, to, media }).await?;
+            coterie::migrate_data::run(&coterie::migrate_data::Options { from, to, media, s3: config.s3.clone() }).await?;
         }
         Command::Backup { to } => {
             let db = coterie::db::Db::connect(&config.database_url(), 1).await?;
@@ -245,8 +245,8 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
         Ok(cache) => report("cache", Err(anyhow::anyhow!("{} cache is not answering", cache.kind()))),
         Err(e) => report("cache", Err(e)),
     }
-    match coterie::media::MediaStore::from_url(&config.media_url()) {
-        Ok(media) => report("media storage", media.check().await.map(|_| config.media_url())),
+    match coterie::media::MediaStore::open(&config.media_url(), &config.s3) {
+        Ok(media) => report("media storage", media.check().await.map(|_| media.describe())),
         Err(e) => report("media storage", Err(e)),
     }
     match coterie::mail::Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from) {

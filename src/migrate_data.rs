@@ -14,6 +14,8 @@ pub struct Options {
     pub to: String,
     /// (from, to) media store URLs, when the files move too.
     pub media: Option<(String, String)>,
+    /// Endpoint and keys for media URLs on S3.
+    pub s3: crate::config::S3Config,
 }
 
 /// What was moved.
@@ -44,9 +46,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     }
     let mut media = None;
     if let Some((media_from, media_to)) = &options.media {
-        let source = crate::media::MediaStore::from_url(media_from).context("the source media store")?;
-        let target = crate::media::MediaStore::from_url(media_to).context("the target media store")?;
-        anyhow::ensure!(target.list("").await?.is_empty(), "the target media store is not empty: migrate-data writes only into an empty one");
+        let source = crate::media::MediaStore::open(media_from, &options.s3).context("the source media store")?;
+        let target = crate::media::MediaStore::open(media_to, &options.s3).context("the target media store")?;
+        anyhow::ensure!(target.keys("").await?.is_empty(), "the target media store is not empty: migrate-data writes only into an empty one");
         media = Some((source, target));
     }
 
@@ -102,7 +104,7 @@ async fn applied_migrations(db: &Db) -> anyhow::Result<usize> {
 
 /// Copies every file, reading each back from the target to compare bytes.
 async fn copy_media(source: &crate::media::MediaStore, target: &crate::media::MediaStore) -> anyhow::Result<(u64, u64)> {
-    let keys = source.list("").await?;
+    let keys = source.keys("").await?;
     let bar = progress(keys.len() as u64, "files");
     let mut bytes = 0;
     for key in &keys {

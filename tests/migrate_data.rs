@@ -64,7 +64,7 @@ async fn moves_a_whole_site(backend: Backend) {
     let (ok, out) = migrate_data(&["--from", &from, "--to", &target, "--media-from", &media_from, "--media-to", &media_to]);
     assert!(ok, "{out}");
     assert!(out.contains("verified: every table has the same row count and digest"), "{out}");
-    let files = source.state.media.list("").await.unwrap();
+    let files = source.state.media.keys("").await.unwrap();
     assert!(!files.is_empty());
     assert!(out.contains(&format!("copied and verified {} media files", files.len())), "{out}");
     for key in &files {

@@ -47,7 +47,7 @@ async fn a_size_added_later_is_made_once_on_first_request(b: Backend) {
     let id = photo(&app, 960, 720).await;
     let wider = with_wide_size(&app, b).await;
     let page = wider.get(&format!("/photos/{id}")).await;
-    let url = media_url_containing(&page.text, "-wide-", ".webp");
+    let url = media_url_containing(&page.text, "/wide-", ".webp");
     assert!(!app.data.path().join("media").join(url.trim_start_matches("/media/")).exists(), "not made before it is asked for");
 
     let mut crowd = Vec::new();
@@ -70,7 +70,7 @@ async fn a_size_added_later_is_made_once_on_first_request(b: Backend) {
     assert_eq!((image.width(), image.height()), (720, 540));
     assert_eq!(wider.state.metrics.photo_sizes_made.load(Ordering::Relaxed), 1, "made once for the whole crowd");
     // The JPEG of the size came with it.
-    let jpeg = wider.get(&media_url_containing(&page.text, "-wide-", ".jpg")).await;
+    let jpeg = wider.get(&media_url_containing(&page.text, "/wide-", ".jpg")).await;
     assert_eq!(jpeg.status, StatusCode::OK);
     assert_eq!(wider.state.metrics.photo_sizes_made.load(Ordering::Relaxed), 1);
 
@@ -78,7 +78,7 @@ async fn a_size_added_later_is_made_once_on_first_request(b: Backend) {
     let stranger = url.replace(&format!("/photos/{}/", app.count("SELECT MAX(user_id) FROM photos").await), "/photos/999/");
     assert_eq!(wider.get(&stranger).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&url).await.status, StatusCode::OK, "the first process serves the file the other made");
-    let unknown = url.replace("-wide-", "-huge-");
+    let unknown = url.replace("/wide-", "/huge-");
     assert_eq!(wider.get(&unknown).await.status, StatusCode::NOT_FOUND);
 }
 
@@ -120,12 +120,12 @@ async fn regenerate_makes_what_is_missing_and_prunes(b: Backend) {
     assert!(ok && out.contains("2 photos: 0 sizes made"), "a second run finds nothing missing: {out}");
     let media = app.data.path().join("media/photos");
     let files = || common::files_under(&media);
-    assert_eq!(files().iter().filter(|f| f.contains("-wide-")).count(), 4, "{:?}", files());
-    assert_eq!(files().iter().filter(|f| f.contains("-display-")).count(), 4, "kept without --prune");
+    assert_eq!(files().iter().filter(|f| f.contains("/wide-")).count(), 4, "{:?}", files());
+    assert_eq!(files().iter().filter(|f| f.contains("/display-")).count(), 4, "kept without --prune");
 
     let (ok, out) = run(&["--prune"]);
     assert!(ok && out.contains("0 sizes made, 8 old files removed"), "display and large go: {out}");
-    assert!(files().iter().all(|f| f.contains("-thumb-") || f.contains("-wide-")), "{:?}", files());
+    assert!(files().iter().all(|f| f.contains("/thumb-") || f.contains("/wide-")), "{:?}", files());
     assert_eq!(files().len(), 8);
 }
 

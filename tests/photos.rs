@@ -110,7 +110,7 @@ async fn upload_into_a_gallery_and_see_every_page(b: Backend) {
     assert_eq!(files.len(), 2 * (3 * 2 + 1), "{files:?}");
     let original = files.iter().find(|f| f.starts_with("originals/")).unwrap();
     assert_eq!(app.get(&format!("/media/{original}")).await.status, StatusCode::NOT_FOUND);
-    let large = files.iter().find(|f| f.contains("-large-") && f.ends_with(".webp")).unwrap();
+    let large = files.iter().find(|f| f.contains("/large-") && f.ends_with(".webp")).unwrap();
     let served = app.client.get(app.url(&format!("/media/{large}"))).send().await.unwrap();
     assert_eq!(served.headers()["content-type"], "image/webp");
 
@@ -118,7 +118,7 @@ async fn upload_into_a_gallery_and_see_every_page(b: Backend) {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("<strong>twice</strong>") && !page.text.contains("<script>alert"), "caption rendered and sanitized");
     assert!(page.text.contains("<picture") && page.text.contains("type=\"image/webp\""), "responsive picture");
-    assert!(page.text.contains(".webp 640w") && page.text.contains("-display-") && page.text.contains("width=\"1200\" height=\"1600\""), "srcset and size");
+    assert!(page.text.contains(".webp 640w") && page.text.contains("/display-") && page.text.contains("width=\"1200\" height=\"1600\""), "srcset and size");
     assert!(page.text.contains("href=\"/tags/summer-look\""), "tags link to their pages");
     assert!(page.text.contains(&format!("href=\"/photos/{second}\"")) && page.text.contains("rel=\"next\""), "next in the gallery");
     assert!(page.text.contains("class=\"score\"") && page.text.contains("id=\"comments\""), "votes and comments");

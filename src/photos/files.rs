@@ -8,17 +8,17 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::media::pipeline::{Format, PhotoSize, Rendered};
 
-/// `photos/{user}/{hash}-{size}-{spec}.{ext}`: `spec` changes with the
+/// `photos/{user}/{hash}/{size}-{spec}.{ext}`: `spec` changes with the
 /// size's settings, so a size whose configuration changed gets new files
 /// under new names (made on first request or by `coterie photos
 /// regenerate`) and the old ones stay valid for whoever cached them.
 pub fn key(user_id: i64, hash: &str, size: &PhotoSize, format: Format) -> String {
-    format!("{}{}-{}.{}", prefix(user_id, hash), size.name, spec(size, format), format.extension())
+    format!("{}/{}-{}.{}", folder(user_id, hash), size.name, spec(size, format), format.extension())
 }
 
-/// What every file of one photo's sizes starts with.
-pub fn prefix(user_id: i64, hash: &str) -> String {
-    format!("photos/{user_id}/{hash}-")
+/// The folder of one photo's sizes.
+pub fn folder(user_id: i64, hash: &str) -> String {
+    format!("photos/{user_id}/{hash}")
 }
 
 /// Six hex digits of the settings that shape one size in one format.
@@ -63,7 +63,7 @@ pub async fn store(state: &AppState, user_id: i64, hash: &str, rendered: Rendere
 /// already, and a leftover file is only wasted space.
 pub async fn remove(state: &AppState, user_id: i64, hash: &str) {
     // Every size ever made, including those of settings since changed.
-    let mut keys = match state.media.list(&prefix(user_id, hash)).await {
+    let mut keys = match state.media.keys(&folder(user_id, hash)).await {
         Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(error = %e, "could not list a photo's files; removing the configured sizes");
@@ -151,17 +151,17 @@ mod tests {
         let sizes = PhotoSize::defaults();
         let p = picture(&sizes, 7, "abc", 3200, 2400);
         let (large, display, thumb) = (&sizes[2], &sizes[1], &sizes[0]);
-        assert_eq!(p.src, format!("/media/photos/7/abc-large-{}.jpg", spec(large, Format::Jpeg)));
+        assert_eq!(p.src, format!("/media/photos/7/abc/large-{}.jpg", spec(large, Format::Jpeg)));
         assert_eq!((p.width, p.height), (1600, 1200));
         assert_eq!(
             p.srcset_webp,
             format!(
-                "/media/photos/7/abc-display-{}.webp 640w, /media/photos/7/abc-large-{}.webp 1600w",
+                "/media/photos/7/abc/display-{}.webp 640w, /media/photos/7/abc/large-{}.webp 1600w",
                 spec(display, Format::Webp),
                 spec(large, Format::Webp)
             )
         );
-        assert_eq!(p.thumb, Some(format!("/media/photos/7/abc-thumb-{}.jpg", spec(thumb, Format::Jpeg))));
+        assert_eq!(p.thumb, Some(format!("/media/photos/7/abc/thumb-{}.jpg", spec(thumb, Format::Jpeg))));
         assert_eq!((p.small_width, p.small_height), (640, 480));
         // A small upload is never upscaled: its sizes say its real size.
         let tiny = picture(&PhotoSize::defaults(), 7, "abc", 300, 200);
@@ -176,6 +176,6 @@ mod tests {
         assert_ne!(key(1, "h", &display, Format::Jpeg), key(1, "h", &wider, Format::Jpeg));
         assert_eq!(key(1, "h", &display, Format::Jpeg), key(1, "h", &sharper, Format::Jpeg), "the JPEG did not change");
         assert_ne!(key(1, "h", &display, Format::Webp), key(1, "h", &sharper, Format::Webp));
-        assert!(key(1, "h", &display, Format::Webp).starts_with(&prefix(1, "h")));
+        assert!(key(1, "h", &display, Format::Webp).starts_with(&format!("{}/", folder(1, "h"))));
     }
 }

@@ -2,7 +2,7 @@
 //! arrange them in galleries, tag them, and the community votes and
 //! comments on them. Every size is made at upload; pages only read.
 
-mod files;
+pub mod files;
 mod galleries;
 pub mod sizes;
 pub mod store;

@@ -24,12 +24,11 @@ struct Wanted<'a> {
     size: &'a PhotoSize,
 }
 
-/// `photos/{user}/{hash}-{size}-{spec}.{ext}` of a size configured now.
+/// `photos/{user}/{hash}/{size}-{spec}.{ext}` of a size configured now.
 fn wanted<'a>(sizes: &'a [PhotoSize], key: &str) -> Option<Wanted<'a>> {
-    let rest = key.strip_prefix("photos/")?;
-    let (user, file) = rest.split_once('/')?;
-    let user_id: i64 = user.parse().ok()?;
-    let (hash, _) = file.split_once('-')?;
+    let mut parts = key.strip_prefix("photos/")?.split('/');
+    let user_id: i64 = parts.next()?.parse().ok()?;
+    let hash = parts.next()?;
     let size = sizes.iter().find(|s| s.formats.iter().any(|f| files::key(user_id, hash, s, *f) == key))?;
     Some(Wanted { user_id, hash: hash.to_string(), size })
 }
@@ -97,7 +96,7 @@ pub async fn make(state: &AppState, user_id: i64, hash: &str, size: &PhotoSize) 
 
 async fn largest_file(state: &AppState, user_id: i64, hash: &str) -> anyhow::Result<Option<Bytes>> {
     let mut best: Option<Bytes> = None;
-    for key in state.media.list(&files::prefix(user_id, hash)).await? {
+    for key in state.media.keys(&files::folder(user_id, hash)).await? {
         if let Some(file) = state.media.get(&key).await? {
             if best.as_ref().is_none_or(|b| file.len() > b.len()) {
                 best = Some(file);
@@ -187,12 +186,12 @@ fn tally(report: &mut Regenerated, done: Option<Result<PhotoResult, tokio::task:
 
 /// (sizes made, files pruned) for one photo.
 async fn one_photo(state: &AppState, user_id: i64, hash: &str, sizes: &[PhotoSize], prune: bool) -> PhotoResult {
-    let existing: HashSet<String> = state.media.list(&files::prefix(user_id, hash)).await?.into_iter().collect();
+    let existing: HashSet<String> = state.media.keys(&files::folder(user_id, hash)).await?.into_iter().collect();
     let mut made = 0;
     for size in sizes {
         let missing = size.formats.iter().any(|f| !existing.contains(&files::key(user_id, hash, size, *f)));
         if missing {
-            make(state, user_id, hash, size).await.with_context(|| format!("photo files {}", files::prefix(user_id, hash)))?;
+            make(state, user_id, hash, size).await.with_context(|| format!("photo files {}", files::folder(user_id, hash)))?;
             made += 1;
         }
     }
@@ -220,7 +219,7 @@ mod tests {
         assert_eq!((w.user_id, w.hash.as_str(), w.size.name.as_str()), (7, "0123456789abcdef0123", "display"));
         let older = PhotoSize::fit("display", 500, 0);
         assert!(wanted(&sizes, &files::key(7, "0123456789abcdef0123", &older, Format::Webp)).is_none(), "settings no longer configured");
-        assert!(wanted(&sizes, "photos/x/abc-display-123456.webp").is_none());
+        assert!(wanted(&sizes, "photos/x/abc/display-123456.webp").is_none());
         assert!(wanted(&sizes, "avatars/7/abc-80.jpg").is_none());
     }
 }

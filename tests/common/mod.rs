@@ -62,6 +62,59 @@ pub struct Builder {
     tweak: Vec<Box<dyn FnOnce(&mut Config)>>,
 }
 
+/// A bucket of its own on the S3-compatible test server named by
+/// COTERIE_TEST_S3_URL (`scripts/s3-server` starts one).
+pub struct TestBucket {
+    pub endpoint: String,
+    pub name: String,
+}
+
+impl TestBucket {
+    /// A new, empty bucket; None (saying so) when no server is configured.
+    pub async fn create() -> Option<TestBucket> {
+        let Some(endpoint) = std::env::var("COTERIE_TEST_S3_URL").ok().filter(|v| !v.is_empty()) else {
+            eprintln!("SKIPPED on S3: set COTERIE_TEST_S3_URL to run it");
+            return None;
+        };
+        let bucket = TestBucket { endpoint: endpoint.trim_end_matches('/').to_string(), name: format!("coterie-t-{:08x}", rand_u32()) };
+        // object_store cannot make buckets; the test server takes a plain PUT.
+        let made = reqwest::Client::new().put(bucket.object_url("")).send().await.expect("the S3 test server answers");
+        assert!(made.status().is_success(), "creating bucket {}: {}", bucket.name, made.status());
+        Some(bucket)
+    }
+
+    /// How the app reaches it (the test server takes any key pair).
+    pub fn settings(&self) -> coterie::config::S3Config {
+        coterie::config::S3Config {
+            endpoint: self.endpoint.clone(),
+            access_key_id: "coterie-test".into(),
+            secret_access_key: "coterie-test-secret".into(),
+            allow_http: true,
+            ..Default::default()
+        }
+    }
+
+    /// The bucket's address on the server.
+    pub fn object_url(&self, name: &str) -> String {
+        format!("{}/{}/{name}", self.endpoint, self.name)
+    }
+
+    /// A client of the whole bucket that goes past the app's store (no
+    /// prefix, no key checks): what any other S3 tool would see.
+    pub fn client(&self) -> object_store::aws::AmazonS3 {
+        let s = self.settings();
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&self.name)
+            .with_endpoint(&s.endpoint)
+            .with_region(&s.region)
+            .with_access_key_id(&s.access_key_id)
+            .with_secret_access_key(&s.secret_access_key)
+            .with_allow_http(true)
+            .build()
+            .unwrap()
+    }
+}
+
 impl TestApp {
     pub fn with(backend: Backend) -> Builder {
         Builder { backend, tweak: Vec::new() }
@@ -76,6 +129,15 @@ impl Builder {
     pub fn config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Builder {
         self.tweak.push(Box::new(f));
         self
+    }
+
+    /// Media in `bucket`, under the key prefix `prefix`.
+    pub fn media_s3(self, bucket: &TestBucket, prefix: &str) -> Builder {
+        let (url, settings) = (format!("s3://{}/{prefix}", bucket.name), bucket.settings());
+        self.config(move |c| {
+            c.media_url = url;
+            c.s3 = settings;
+        })
     }
 
     pub async fn spawn(self) -> TestApp {
