@@ -24,7 +24,9 @@ pub struct Registry {
 impl Registry {
     /// The kinds Coterie itself enqueues.
     pub fn builtin() -> Registry {
-        Registry::default().with(super::email::KIND, super::email::run)
+        Registry::default()
+            .with(super::email::KIND, super::email::run)
+            .with(crate::forums::NOTIFY_KIND, crate::forums::run_notify)
     }
 
     /// Adds (or replaces) the handler of `kind`.
