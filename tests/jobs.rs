@@ -20,12 +20,14 @@ const PW: &str = "velvet-harbor-lantern-91";
 /// The test's own job kind: records which `n` ran, in which app.
 const RECORD: &str = "test_record";
 const FLAKY: &str = "test_flaky";
+const SLOW: &str = "test_slow";
 
 backend_tests!(
     a_job_survives_a_restart,
     two_processes_run_every_job_exactly_once,
     failures_back_off_then_the_job_is_dead,
     an_expired_lease_lets_another_worker_take_the_job,
+    stopping_lets_the_running_job_finish_and_claims_no_more,
     signing_up_sends_the_confirmation_through_the_queue,
 );
 
@@ -207,6 +209,7 @@ async fn an_expired_lease_lets_another_worker_take_the_job(b: Backend) {
         .config(|c| {
             c.jobs.workers = 0;
             c.jobs.lease_seconds = 1;
+            c.jobs.max_attempts = 2;
         })
         .job(RECORD, runs.handler())
         .spawn()
@@ -236,6 +239,49 @@ async fn an_expired_lease_lets_another_worker_take_the_job(b: Backend) {
     assert_eq!(run_pending(&app.state).await.unwrap(), 1, "the other job runs again");
     assert_eq!(runs.numbers(), vec![2]);
     assert_eq!(app.count("SELECT COUNT(*) FROM jobs").await, 0);
+
+    // A job whose last attempt's lease ran out is not tried again: it may
+    // be what killed the worker.
+    let poison = record(&app, 3).await;
+    let db = &app.state.db;
+    db.query("UPDATE jobs SET attempts = 2, locked_until = 0 WHERE id = ?").bind(poison).execute(db.w()).await.unwrap();
+    assert_eq!(run_pending(&app.state).await.unwrap(), 1);
+    let dead = job_row(&app, poison).await;
+    assert!(dead.dead_at.is_some() && dead.last_error.contains("lease ran out"), "{}", dead.last_error);
+    assert_eq!(runs.numbers(), vec![2], "it did not run");
+}
+
+async fn stopping_lets_the_running_job_finish_and_claims_no_more(b: Backend) {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let finished = Arc::new(Mutex::new(false));
+    let (on_start, on_release, on_finish) = (started.clone(), release.clone(), finished.clone());
+    let app = TestApp::with(b)
+        .config(|c| c.jobs.workers = 0)
+        .job(SLOW, move |_, _| {
+            let (on_start, on_release, on_finish) = (on_start.clone(), on_release.clone(), on_finish.clone());
+            async move {
+                on_start.notify_one();
+                on_release.notified().await;
+                *on_finish.lock().unwrap() = true;
+                Ok(())
+            }
+        })
+        .spawn()
+        .await;
+    let running = app.state.jobs.enqueue(SLOW, &json!({}), now()).await.unwrap();
+    let waiting = app.state.jobs.enqueue(SLOW, &json!({}), now()).await.unwrap();
+    let workers = coterie::jobs::worker::start_with(&app.state, 1);
+    started.notified().await;
+    // Stopped while the first job runs.
+    let stopped = workers.stop();
+    release.notify_one();
+    stopped.await;
+    assert!(*finished.lock().unwrap(), "the running job finished");
+    assert_eq!(app.count("SELECT COUNT(*) FROM jobs").await, 1, "and left the queue");
+    let untouched = job_row(&app, waiting).await;
+    assert_eq!((untouched.attempts, untouched.locked_until), (0, None), "the other job was not claimed");
+    assert_ne!(running, waiting);
 }
 
 async fn signup(app: &TestApp, username: &str) {

@@ -138,3 +138,19 @@ pub async fn run_pending(state: &AppState) -> Result<usize, sqlx::Error> {
     }
     Ok(claimed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn backoff_doubles_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()), 1).await.unwrap();
+        let settings = JobsConfig { backoff_seconds: 10, backoff_max_seconds: 100, ..JobsConfig::default() };
+        let jobs = Jobs::new(db, Registry::default(), settings);
+        let waits: Vec<i64> = (1..=6).map(|n| jobs.backoff(n)).collect();
+        assert_eq!(waits, vec![10, 20, 40, 80, 100, 100]);
+        assert_eq!(jobs.backoff(1000), 100, "no overflow on many attempts");
+    }
+}

@@ -17,17 +17,25 @@ pub struct Workers {
 
 /// Starts `jobs.workers` workers.
 pub fn start(state: &AppState) -> Workers {
+    start_with(state, state.jobs.settings().workers)
+}
+
+/// Starts `count` workers.
+pub fn start_with(state: &AppState, count: usize) -> Workers {
     let (stop, stopping) = watch::channel(false);
-    let running = (0..state.jobs.settings().workers).map(|_| tokio::spawn(work(state.clone(), stopping.clone()))).collect();
+    let running = (0..count).map(|_| tokio::spawn(work(state.clone(), stopping.clone()))).collect();
     Workers { stop, running }
 }
 
 impl Workers {
-    /// Claims no more jobs, and returns once the running ones finished.
-    pub async fn stop(self) {
+    /// Claims no more jobs from now on; the future resolves once the
+    /// running ones finished.
+    pub fn stop(self) -> impl std::future::Future<Output = ()> {
         let _ = self.stop.send(true);
-        for worker in self.running {
-            let _ = worker.await;
+        async move {
+            for worker in self.running {
+                let _ = worker.await;
+            }
         }
     }
 }
