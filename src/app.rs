@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[migrations::AppMigrations] = &[
     migrations::AppMigrations { app: "blog", migrations: blog::MIGRATIONS },
     migrations::AppMigrations { app: "forums", migrations: forums::migrations::MIGRATIONS },
     migrations::AppMigrations { app: "photos", migrations: photos::MIGRATIONS },
+    migrations::AppMigrations { app: "jobs", migrations: crate::jobs::migrations::MIGRATIONS },
 ];
 
 /// The site's main sections, in navigation order: (path, label).
@@ -65,6 +66,8 @@ pub struct Shared {
     pub cache: Cache,
     pub media: MediaStore,
     pub mailer: Mailer,
+    /// The durable queue of background work (email, ...).
+    pub jobs: crate::jobs::Jobs,
     pub templates: Templates,
     pub assets: Arc<Assets>,
     /// Signs CSRF tokens and flash cookies.
@@ -91,6 +94,12 @@ impl Deref for AppState {
 impl AppState {
     /// Connects every part, migrating the database first.
     pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        Self::build_with(config, crate::jobs::Registry::builtin()).await
+    }
+
+    /// [`AppState::build`] with these job handlers (the built-in ones and
+    /// any a test adds).
+    pub async fn build_with(config: Config, handlers: crate::jobs::Registry) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
         let db = Db::connect(&config.database_url(), config.database_pool_size).await?;
@@ -106,12 +115,14 @@ impl AppState {
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let pages = PageCache::new(config.page_cache.enabled, Duration::from_secs(config.page_cache.max_age_seconds.max(1)));
+        let jobs = crate::jobs::Jobs::new(db.clone(), handlers, config.jobs.clone());
         Ok(AppState(Arc::new(Shared {
             config,
             db,
             cache,
             media,
             mailer,
+            jobs,
             templates,
             assets,
             secret,
@@ -243,7 +254,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     crate::views::spawn_flusher(state.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let workers = crate::jobs::worker::start(&state);
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    workers.stop().await;
+    served?;
     if let Err(e) = state.views.flush(&state.db).await {
         tracing::warn!(error = %e, "the last view counts could not be written");
     }

@@ -49,6 +49,7 @@ pub struct Config {
     pub photos: PhotosConfig,
     pub blog: BlogConfig,
     pub s3: S3Config,
+    pub jobs: JobsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +201,7 @@ impl Default for Config {
             photos: PhotosConfig::default(),
             blog: BlogConfig::default(),
             s3: S3Config::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -277,6 +279,29 @@ impl Default for S3Config {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Workers running queued jobs in this process (0: this process only enqueues).
+    pub workers: usize,
+    /// How often an idle worker looks for jobs that other processes enqueued.
+    pub poll_seconds: u64,
+    /// A claimed job is another worker's to take once this long has passed
+    /// (its process died mid-job); longer than any job takes.
+    pub lease_seconds: u64,
+    /// Tries before a failing job is kept as dead and no longer retried.
+    pub max_attempts: i64,
+    /// Wait before the first retry; doubled each further try, up to backoff_max_seconds.
+    pub backoff_seconds: u64,
+    pub backoff_max_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { workers: 2, poll_seconds: 5, lease_seconds: 300, max_attempts: 8, backoff_seconds: 10, backoff_max_seconds: 3600 }
+    }
+}
+
 const ENV_PREFIX: &str = "COTERIE_";
 
 impl Config {
@@ -314,6 +339,9 @@ impl Config {
             bail!("accounts.min_password_length must be at least 8");
         }
         self.validate_photos()?;
+        if self.jobs.poll_seconds == 0 || self.jobs.lease_seconds == 0 || self.jobs.max_attempts < 1 {
+            bail!("jobs.poll_seconds and jobs.lease_seconds must be above 0, and jobs.max_attempts at least 1");
+        }
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be at least 1");
         }

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod forums;
+pub mod jobs;
 pub mod mail;
 pub mod markdown;
 pub mod pagecache;

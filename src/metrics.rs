@@ -270,6 +270,7 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
     let ms = |q: f64| all.quantile(q).map(|s| if s.is_finite() { format!("≤ {} ms", s * 1000.0) } else { "over 2.5 s".into() });
     let cache = state.cache.stats();
     let p = &state.pages.stats;
+    let (jobs_queued, jobs_dead) = crate::jobs::queue::depth(&state.db).await?;
     page.render(
         "status.html",
         context! {
@@ -282,6 +283,7 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
             cache_kind => state.cache.kind(), cache_hit_rate => format!("{:.1}", cache.hit_rate() * 100.0),
             cache_errors => cache.errors, cache_up => state.cache.ping().await,
             database => state.db.backend.name(), database_up => state.db.ping().await,
+            jobs_queued => jobs_queued, jobs_dead => jobs_dead,
         },
     )
 }

@@ -40,9 +40,9 @@ async fn signup_confirm_and_login(b: Backend) {
     let refused = app.login("ava_martin", PW).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.text.contains("confirm"));
-    assert_eq!(app.outbox().len(), 2);
+    assert_eq!(app.outbox().await.len(), 2);
 
-    let link = app.last_link();
+    let link = app.last_link().await;
     assert!(link.starts_with("/accounts/confirm/"), "{link}");
     let confirmed = app.get(&link).await;
     assert_eq!(confirmed.status, StatusCode::OK);
@@ -100,7 +100,7 @@ async fn bad_signups_change_nothing(b: Backend) {
         assert!(!page.text.contains(password) || password.len() < 6, "the password is never echoed back");
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
-    assert!(app.outbox().is_empty());
+    assert!(app.outbox().await.is_empty());
 }
 
 async fn wrong_password_and_unknown_member_read_the_same(b: Backend) {
@@ -177,7 +177,7 @@ async fn password_reset_is_single_use(b: Backend) {
     app.login_with(&other_device, "ava", PW).await;
     let sent = app.post("/accounts/password/reset", "/accounts/password/reset", &[("email", "AVA@example.com")]).await;
     assert_eq!(sent.status, StatusCode::OK);
-    let link = app.last_link();
+    let link = app.last_link().await;
     assert!(link.starts_with("/accounts/password/reset/"), "{link}");
     let form = app.get(&link).await;
     assert_eq!(form.status, StatusCode::OK);
@@ -222,7 +222,7 @@ async fn reset_never_reveals_membership(b: Backend) {
     assert_eq!(known.status, unknown.status);
     let strip = |t: &str| t.lines().filter(|l| !l.contains("csrf")).collect::<String>();
     assert_eq!(strip(&known.text), strip(&unknown.text));
-    assert_eq!(app.outbox().len(), 1);
+    assert_eq!(app.outbox().await.len(), 1);
 }
 
 async fn login_is_rate_limited(b: Backend) {
@@ -322,9 +322,9 @@ async fn change_email_needs_confirmation(b: Backend) {
     assert_eq!(bad_pw.status, StatusCode::UNPROCESSABLE_ENTITY);
     let ok = app.post("/accounts/settings", "/accounts/settings/email", &[("email", "ava@new.example"), ("password", PW)]).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
-    assert!(app.outbox().last().unwrap().contains("ava@new.example"));
+    assert!(app.outbox().await.last().unwrap().contains("ava@new.example"));
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE email_key = 'ava@example.com'").await, 1, "unchanged until confirmed");
-    let link = app.last_link();
+    let link = app.last_link().await;
     assert_eq!(app.get(&link).await.status, StatusCode::OK);
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE email_key = 'ava@new.example'").await, 1);
 }

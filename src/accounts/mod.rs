@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
 }
 
-/// Sends one of the account emails (templates/emails/NAME.txt) to `to`.
+/// Queues one of the account emails (templates/emails/NAME.txt) to `to`.
 pub async fn send_link_email(
     state: &AppState,
     to: &str,
@@ -43,6 +43,7 @@ pub async fn send_link_email(
             link => link, expires_hours => expires_hours,
         },
     )?;
-    state.mailer.send(to, &format!("{subject} · {}", state.config.site_name), body).await?;
+    let email = crate::jobs::email::Email { to: to.to_string(), subject: format!("{subject} · {}", state.config.site_name), body };
+    state.jobs.enqueue(crate::jobs::email::KIND, &email.payload(), crate::db::now()).await?;
     Ok(())
 }

@@ -13,6 +13,9 @@ mod reading;
 mod subscriptions;
 mod views;
 
+/// The job that emails a topic's subscribers about a new reply.
+pub use subscriptions::{run_notify, NOTIFY_KIND};
+
 use axum::routing::{get, post};
 use axum::Router;
 

@@ -144,7 +144,7 @@ pub async fn reply(
         Err(_) => return Err(AppError::NotFound),
     };
     super::touch_post(&state, topic.id, forum.id, Some(me.user.id)).await;
-    super::subscriptions::notify(&state, &topic, &me.user, post_id, number, &form.body);
+    super::subscriptions::notify(&state, &topic, &me.user, post_id, number, &form.body).await;
     Ok(Redirect::to(&topic_page_path(&topic, page_of(number), Some(post_id))).into_response())
 }
 

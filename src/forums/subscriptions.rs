@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
 use super::store::{self, Topic};
@@ -14,6 +14,7 @@ use super::{can_see, parse_topic_param, visible_topic, write};
 use crate::accounts::store::User;
 use crate::app::AppState;
 use crate::crypto;
+use crate::jobs::email::{self, Email};
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{redirect_with_flash, Page};
 use crate::web::session::Member;
@@ -66,20 +67,39 @@ pub async fn unsubscribe_link(State(state): State<AppState>, page: Page, Path(to
     page.render("forums/unsubscribed.html", context! { ok => true, topic => topic })
 }
 
-/// Emails the topic's subscribers about a new reply, after the response:
-/// a slow mail server never holds up the member who posted.
-pub fn notify(state: &AppState, topic: &Topic, author: &User, post_id: i64, number: i64, body: &str) {
-    let (state, topic, author) = (state.clone(), topic.clone(), author.clone());
-    let excerpt: String = body.trim().chars().take(600).collect();
-    tokio::spawn(async move {
-        if let Err(err) = send(&state, &topic, &author, post_id, number, &excerpt).await {
-            tracing::error!(error = ?err, topic = topic.id, "reply notifications failed");
-        }
-    });
+/// The job that emails a topic's subscribers about a new reply.
+pub const NOTIFY_KIND: &str = "forum_reply";
+
+#[derive(Serialize, Deserialize)]
+struct Reply {
+    topic_id: i64,
+    author_id: i64,
+    post_id: i64,
+    number: i64,
+    excerpt: String,
 }
 
-/// Writes to subscribers who had read up to this reply: one email until
-/// they come back, not one per reply.
+/// Queues the emails about a new reply: a slow mail server never holds up
+/// the member who posted, and a restart loses none. The reply is posted
+/// already, so a failure here is logged, not shown.
+pub async fn notify(state: &AppState, topic: &Topic, author: &User, post_id: i64, number: i64, body: &str) {
+    let reply = Reply { topic_id: topic.id, author_id: author.id, post_id, number, excerpt: body.trim().chars().take(600).collect() };
+    let payload = serde_json::to_value(&reply).expect("a reply is plain fields");
+    if let Err(err) = state.jobs.enqueue(NOTIFY_KIND, &payload, crate::db::now()).await {
+        tracing::error!(error = ?err, topic = topic.id, "reply notifications could not be queued");
+    }
+}
+
+/// Runs a [`NOTIFY_KIND`] job.
+pub async fn run_notify(state: AppState, payload: serde_json::Value) -> anyhow::Result<()> {
+    let reply: Reply = serde_json::from_value(payload)?;
+    let Some(topic) = store::topic_by_id(&state.db, reply.topic_id).await? else { return Ok(()) };
+    let Some(author) = crate::accounts::store::by_id(&state.db, reply.author_id).await? else { return Ok(()) };
+    send(&state, &topic, &author, reply.post_id, reply.number, &reply.excerpt).await
+}
+
+/// Queues an email to each subscriber who had read up to this reply: one
+/// email until they come back, not one per reply.
 async fn send(state: &AppState, topic: &Topic, author: &User, post_id: i64, number: i64, excerpt: &str) -> anyhow::Result<()> {
     let forum = store::forum_by_id(&state.db, topic.forum_id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(forum) = forum else { return Ok(()) };
@@ -95,6 +115,7 @@ async fn send(state: &AppState, topic: &Topic, author: &User, post_id: i64, numb
         .fetch_all(state.db.r())
         .await?;
     let public = state.config.public_url();
+    let mut emails = Vec::new();
     for row in rows {
         let user = User::from_row(&row)?;
         let caught_up = row.try_get::<Option<i64>, _>("read_number")?.unwrap_or(0) >= number - 1;
@@ -112,11 +133,17 @@ async fn send(state: &AppState, topic: &Topic, author: &User, post_id: i64, numb
             },
         )?;
         let subject = format!("New reply: {} · {}", topic.title, state.config.site_name);
-        // One bad address must not cost the other subscribers their email.
-        if let Err(err) = state.mailer.send(&user.email, &subject, body).await {
-            tracing::warn!(error = ?err, user = user.id, "a reply notification was not sent");
-        }
+        emails.push(Email { to: user.email, subject, body });
     }
+    // One job per email, so one bad address costs no other subscriber
+    // theirs; all in one transaction, so a failure part-way queues none and
+    // the retry sends none twice.
+    let mut tx = state.db.w().begin().await?;
+    for email in &emails {
+        state.jobs.enqueue_in(&mut *tx, email::KIND, &email.payload(), crate::db::now()).await?;
+    }
+    tx.commit().await?;
+    state.jobs.wake();
     Ok(())
 }
 

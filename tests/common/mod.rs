@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use coterie::app::{self, AppState};
 use coterie::config::Config;
+use coterie::jobs::Registry;
 use reqwest::header::HeaderMap;
 use reqwest::{redirect, StatusCode};
 use sqlx::{Connection, Row};
@@ -55,11 +56,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub data: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 pub struct Builder {
     backend: Backend,
     tweak: Vec<Box<dyn FnOnce(&mut Config)>>,
+    jobs: Registry,
+    database_url: Option<String>,
 }
 
 /// A bucket of its own on the S3-compatible test server named by
@@ -117,7 +121,7 @@ impl TestBucket {
 
 impl TestApp {
     pub fn with(backend: Backend) -> Builder {
-        Builder { backend, tweak: Vec::new() }
+        Builder { backend, tweak: Vec::new(), jobs: Registry::builtin(), database_url: None }
     }
 
     pub async fn spawn(backend: Backend) -> TestApp {
@@ -140,6 +144,23 @@ impl Builder {
         })
     }
 
+    /// Adds a job kind that only this test knows.
+    pub fn job<F, Fut>(mut self, kind: &'static str, run: F) -> Builder
+    where
+        F: Fn(AppState, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.jobs = self.jobs.with(kind, run);
+        self
+    }
+
+    /// Uses `other`'s database instead of a fresh one: a second app process
+    /// beside it, or the same site started again.
+    pub fn sharing(mut self, other: &TestApp) -> Builder {
+        self.database_url = Some(other.state.config.database_url());
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         // Errors the app logs show in a failing test's output.
         let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
@@ -152,24 +173,38 @@ impl Builder {
         config.public_url = format!("http://{addr}");
         config.database_pool_size = 4;
         config.avatars.gravatar = false;
-        config.database_url = match self.backend {
-            Backend::Sqlite => String::new(),
-            backend => fresh_database(backend).await,
+        config.database_url = match (self.database_url, self.backend) {
+            (Some(shared), _) => shared,
+            (None, Backend::Sqlite) => String::new(),
+            (None, backend) => fresh_database(backend).await,
         };
         for f in self.tweak {
             f(&mut config);
         }
-        let state = AppState::build(config).await.expect("the app starts");
+        let state = AppState::build_with(config, self.jobs).await.expect("the app starts");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app::serve(state.clone(), listener, async move {
+        let served = tokio::spawn(app::serve(state.clone(), listener, async move {
             let _ = stopped.await;
         }));
-        TestApp { base: format!("http://{addr}"), state, client: client(), data, stop: Some(stop) }
+        TestApp { base: format!("http://{addr}"), state, client: client(), data, stop: Some(stop), served: Some(served) }
     }
 }
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().unwrap()
+}
+
+impl TestApp {
+    /// Stops the server as `serve` stops on SIGTERM, and waits until it has
+    /// (its workers finished, the database closed). The data folder stays.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.expect("serve did not panic").expect("serve stopped cleanly");
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -305,8 +340,36 @@ impl TestApp {
         self.login_with(&self.client, login, password).await
     }
 
-    /// The emails written to the outbox, oldest first.
-    pub fn outbox(&self) -> Vec<String> {
+    /// Runs the queued jobs that are due until none is left, waiting for
+    /// those the app's own workers are running.
+    pub async fn run_jobs(&self) {
+        let db = &self.state.db;
+        for _ in 0..3000 {
+            coterie::jobs::run_pending(&self.state).await.expect("the job queue answers");
+            let due = db
+                .query("SELECT COUNT(*) FROM jobs WHERE dead_at IS NULL AND run_at <= ?")
+                .bind(coterie::db::now())
+                .fetch_one(db.w())
+                .await
+                .unwrap()
+                .get::<i64, _>(0);
+            if due == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("queued jobs did not finish");
+    }
+
+    /// The emails written to the outbox, oldest first, once every queued
+    /// job that is due has run.
+    pub async fn outbox(&self) -> Vec<String> {
+        self.run_jobs().await;
+        self.sent()
+    }
+
+    /// The emails in the outbox now, oldest first.
+    pub fn sent(&self) -> Vec<String> {
         let dir = self.data.path().join("outbox");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -316,8 +379,8 @@ impl TestApp {
     }
 
     /// The first link to this site in the newest email, as a path.
-    pub fn last_link(&self) -> String {
-        let mail = self.outbox().pop().expect("an email was sent");
+    pub async fn last_link(&self) -> String {
+        let mail = self.outbox().await.pop().expect("an email was sent");
         let mail = unfold_quoted_printable(&mail);
         let start = mail.find(&self.base).expect("the email links to the site");
         let link: String = mail[start..].chars().take_while(|c| !c.is_whitespace()).collect();
