@@ -109,7 +109,7 @@ impl AppState {
         }
         let secret = site_secret(&db, &config).await?;
         let cache = Cache::from_url(&config.cache_url)?;
-        let media = MediaStore::open(&config.media_url(), &config.s3)?;
+        let media = MediaStore::open(&config.media_url(), &config.s3)?.announcing_deletions(cache.clone());
         let mailer = Mailer::new(&config.smtp_url, config.outbox_dir(), &config.email_from)?;
         let assets = Arc::new(load_assets(&config)?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;

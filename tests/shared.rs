@@ -30,10 +30,12 @@ async fn two_processes(cache: String) -> (TestApp, TestApp) {
         .spawn()
         .await;
     let database = format!("sqlite://{}/coterie.db", first.data.path().display());
+    let media = first.state.config.media_url();
     let second = TestApp::with(Backend::Sqlite)
         .config(move |c| {
             c.cache_url = cache;
             c.database_url = database;
+            c.media_url = media;
             c.rate_limits.login_per_account = 5;
         })
         .spawn()
@@ -59,6 +61,31 @@ async fn shared_limits_and_sessions(var: &str) {
     // Five attempts in all (the first was the real log-in): the sixth, on either process, is refused.
     assert_eq!(two.login_with(&attacker_two, "ava", PW).await.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(one.login_with(&attacker_one, "ava", PW).await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A file deleted through one process stops being served from the other's
+/// memory within a second.
+async fn deleted_media_leaves_every_process(var: &str) {
+    let Some(url) = cache_url(var) else { return };
+    let (one, two) = two_processes(url).await;
+    let key = "photos/1/0123456789abcdef0123/display-abcdef.jpg";
+    one.state.media.put(key, bytes::Bytes::from_static(b"a small photo")).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(two.get(&format!("/media/{key}")).await.status, StatusCode::OK, "served, then kept in memory");
+    }
+    one.state.media.delete(key).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(two.get(&format!("/media/{key}")).await.status, StatusCode::NOT_FOUND, "the other process forgot it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_processes_forget_deleted_media() {
+    deleted_media_leaves_every_process("COTERIE_TEST_REDIS_URL").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_processes_forget_deleted_media() {
+    deleted_media_leaves_every_process("COTERIE_TEST_MEMCACHED_URL").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,8 @@ pub struct MediaStore {
     backend: Backend,
     /// Small files recently served, kept in memory (see [`serve`]).
     pub(crate) hot: std::sync::Arc<serve::HotFiles>,
+    /// Where deletions are announced to the other app processes.
+    shared: Option<crate::cache::Cache>,
 }
 
 #[derive(Clone)]
@@ -37,7 +39,14 @@ impl MediaStore {
             Some(("s3", rest)) => Backend::S3(s3::S3Store::new(rest, s3)?),
             _ => anyhow::bail!("unsupported media URL {url:?}: use file://PATH or s3://bucket/prefix"),
         };
-        Ok(MediaStore { backend, hot: std::sync::Arc::new(serve::HotFiles::new(64 * 1024 * 1024)) })
+        Ok(MediaStore { backend, hot: std::sync::Arc::new(serve::HotFiles::new(64 * 1024 * 1024)), shared: None })
+    }
+
+    /// Announces each deletion through `cache`, so that the other processes
+    /// sharing it stop serving the file from memory.
+    pub fn announcing_deletions(mut self, cache: crate::cache::Cache) -> MediaStore {
+        self.shared = Some(cache);
+        self
     }
 
     /// Where files go, for `coterie check`.
@@ -62,14 +71,18 @@ impl MediaStore {
         }
     }
 
-    /// Deletes a file; this process stops serving it from memory at once
-    /// (other processes within [`serve::HOT_SECONDS`]).
+    /// Deletes a file; this process stops serving it from memory at once,
+    /// the others within a second (see [`serve`]).
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
         self.hot.forget(key).await;
-        match &self.backend {
+        let deleted = match &self.backend {
             Backend::Folder(s) => s.delete(key).await,
             Backend::S3(s) => s.delete(key).await,
+        };
+        if let Some(cache) = &self.shared {
+            serve::HotFiles::announce_deletion(cache).await;
         }
+        deleted
     }
 
     /// Every key under the folder `prefix` (`""`: every file in the store),
