@@ -83,10 +83,24 @@ async fn feeds_carry_visible_posts_only(b: Backend) {
         assert_eq!(salt["tags"], serde_json::json!(["linen", "spice"]), "{path}");
         assert!(parsed["link"].as_str().unwrap().starts_with(&app.base), "{path}: the feed links its page");
     }
-    // When the scheduled post's time comes, it appears with nothing else to run.
-    let db = &app.state.db;
-    db.query("UPDATE blog_posts SET published_at = 1750200000 WHERE slug = 'next-year'").execute(db.w()).await.unwrap();
-    assert!(app.get_with(&visitor, "/blog/feed.rss").await.text.contains("Next year"));
+    // Feeds are kept in the page cache; when a scheduled post's time comes,
+    // it appears in them with nothing else to run.
+    let due = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let at = due.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).unwrap();
+    let made = app.post("/blog/new", "/blog/new", &[("title", "Timed drop"), ("body", "Soon."), ("action", "schedule"), ("publish_at", &at)]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    for path in ["/blog/feed.rss", "/blog/ava/feed.atom"] {
+        assert!(!app.get_with(&visitor, path).await.text.contains("Timed drop"));
+        let again = app.get_with(&visitor, path).await;
+        assert_eq!(again.header("x-cache"), "HIT", "{path} is kept");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    for path in ["/blog/feed.rss", "/blog/ava/feed.atom"] {
+        assert!(app.get_with(&visitor, path).await.text.contains("Timed drop"), "{path} outlived the scheduled time");
+    }
+    // A new post shows at once.
+    assert_eq!(app.post("/blog/new", "/blog/new", &[("title", "Fresh"), ("body", "Now."), ("action", "publish")]).await.status, StatusCode::SEE_OTHER);
+    assert!(app.get_with(&visitor, "/blog/feed.rss").await.text.contains("<title>Fresh</title>"));
     // Pages name their feeds.
     for (page, feed) in [("/blog", "/blog/feed.rss"), ("/blog/ava", "/blog/ava/feed.atom"), ("/blog/tag/linen", "/blog/tag/linen/feed.rss"), ("/blog/ava/second-post", "/blog/ava/feed.rss")] {
         let text = app.get_with(&visitor, page).await.text;
@@ -106,6 +120,32 @@ ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
 assert root.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}urlset", root.tag
 print(json.dumps([[u.find("s:loc", ns).text, (u.find("s:lastmod", ns).text if u.find("s:lastmod", ns) is not None else None)] for u in root.findall("s:url", ns)]))
 "#;
+
+/// Parses a sitemap index and prints the sitemaps it names.
+const SITEMAP_INDEX: &str = r#"
+import sys, json, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.stdin.read())
+ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+assert root.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex", root.tag
+print(json.dumps([m.find("s:loc", ns).text for m in root.findall("s:sitemap", ns)]))
+"#;
+
+/// Every URL of the site's sitemaps, read through the index as a crawler does.
+async fn sitemap_urls(app: &TestApp) -> Vec<(String, Option<String>)> {
+    let index = app.get_with(&common::client(), "/sitemap.xml").await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.header("content-type").starts_with("application/xml"));
+    let files: Vec<String> = serde_json::from_str(&common::python(SITEMAP_INDEX, &index.text)).unwrap();
+    let mut urls = Vec::new();
+    for file in files {
+        let path = file.strip_prefix(&app.base).unwrap_or_else(|| panic!("{file} is on this site"));
+        let part = app.get_with(&common::client(), path).await;
+        assert_eq!(part.status, StatusCode::OK, "{path}");
+        let found: Vec<(String, Option<String>)> = serde_json::from_str(&common::python(SITEMAP, &part.text)).unwrap();
+        urls.extend(found);
+    }
+    urls
+}
 
 async fn sitemap_lists_what_anyone_may_read(b: Backend) {
     let app = TestApp::spawn(b).await;
@@ -138,12 +178,13 @@ async fn sitemap_lists_what_anyone_may_read(b: Backend) {
             .await
             .unwrap();
     }
-    let page = app.get_with(&common::client(), "/sitemap.xml").await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.header("content-type").starts_with("application/xml"));
-    let urls: Vec<(String, Option<String>)> = serde_json::from_str(&common::python(SITEMAP, &page.text)).unwrap();
+    let form = common::with_file(reqwest::multipart::Form::new().text("title", "Coat"), common::png(64, 48), "coat.png");
+    assert_eq!(app.post_multipart("/photos/upload", "/photos/upload", form, true).await.status, StatusCode::SEE_OTHER);
+    let photo = app.count("SELECT MAX(id) FROM photos").await;
+    let urls = sitemap_urls(&app).await;
     let locs: Vec<&str> = urls.iter().map(|(u, _)| u.as_str()).collect();
-    for want in ["/", "/blog", "/blog/ava/salt-pepper", "/blog/ava/second-post", "/u/ava", "/forums/t/"] {
+    let photo_page = format!("/photos/{photo}");
+    for want in ["/", "/blog", "/blog/ava/salt-pepper", "/blog/ava/second-post", "/u/ava", "/forums/t/", photo_page.as_str()] {
         assert!(locs.iter().any(|l| l.starts_with(&app.url(want)) && (want.ends_with('/') || *l == app.url(want))), "{want} in {locs:?}");
     }
     for unwanted in ["secret-draft", "next-year", "/u/gone", "staff-topic"] {
@@ -153,6 +194,16 @@ async fn sitemap_lists_what_anyone_may_read(b: Backend) {
     assert_eq!(topic.1.as_deref(), Some("2025-06-15T15:06:40Z"));
     let post = urls.iter().find(|(u, _)| u.ends_with("/blog/ava/salt-pepper")).unwrap();
     assert!(post.1.is_some(), "posts carry lastmod");
+    // Kept in the page cache, and fresh after a write.
+    let part = format!("/sitemaps/photos-{}.xml", (photo - 1) / 50_000);
+    app.get_with(&common::client(), &part).await;
+    assert_eq!(app.get_with(&common::client(), &part).await.header("x-cache"), "HIT");
+    let form = common::with_file(reqwest::multipart::Form::new().text("title", "Scarf"), common::png(48, 64), "scarf.png");
+    assert_eq!(app.post_multipart("/photos/upload", "/photos/upload", form, true).await.status, StatusCode::SEE_OTHER);
+    let newer = app.count("SELECT MAX(id) FROM photos").await;
+    assert!(app.get_with(&common::client(), &part).await.text.contains(&format!("/photos/{newer}<")), "the new photo is listed");
+    assert_eq!(app.get("/sitemaps/photos-x.xml").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/sitemaps/nothing-0.xml").await.status, StatusCode::NOT_FOUND);
     let robots = app.get("/robots.txt").await;
     assert!(robots.header("content-type").starts_with("text/plain"));
     assert!(robots.text.contains(&format!("Sitemap: {}/sitemap.xml", app.base)));

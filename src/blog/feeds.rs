@@ -10,6 +10,7 @@ use super::store::{self, PostView};
 use super::views::views;
 use crate::accounts::store as members;
 use crate::app::AppState;
+use crate::pagecache::tags;
 use crate::web::error::{AppError, AppResult};
 use crate::xml::{element, escape, rfc2822, rfc3339};
 
@@ -71,7 +72,7 @@ async fn site(state: &AppState, format: Format) -> AppResult<Response> {
         path: "/blog".into(),
         posts: views(state, &posts).await?,
     };
-    Ok(respond(state, &feed, format))
+    respond(state, &feed, format, None).await
 }
 
 async fn member(state: &AppState, username: &str, format: Format) -> AppResult<Response> {
@@ -83,7 +84,7 @@ async fn member(state: &AppState, username: &str, format: Format) -> AppResult<R
         path: format!("/blog/{}", author.username),
         posts: views(state, &posts).await?,
     };
-    Ok(respond(state, &feed, format))
+    respond(state, &feed, format, Some(author.id)).await
 }
 
 async fn tag(state: &AppState, raw: &str, format: Format) -> AppResult<Response> {
@@ -95,10 +96,12 @@ async fn tag(state: &AppState, raw: &str, format: Format) -> AppResult<Response>
         path: format!("/blog/tag/{}", super::pages::urlencoding(&tag)),
         posts: views(state, &posts).await?,
     };
-    Ok(respond(state, &feed, format))
+    respond(state, &feed, format, None).await
 }
 
-fn respond(state: &AppState, feed: &Feed, format: Format) -> Response {
+/// The feed, kept in the page cache until a post, its author or the next
+/// scheduled post of the feed (`member`'s, or anyone's) changes it.
+async fn respond(state: &AppState, feed: &Feed, format: Format, member: Option<i64>) -> AppResult<Response> {
     let base = state.config.public_url();
     let body = match format {
         Format::Rss => rss(&base, feed),
@@ -108,7 +111,11 @@ fn respond(state: &AppState, feed: &Feed, format: Format) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    let mut tags = vec![tags::BLOG.to_string()];
+    tags.extend(member.into_iter().flat_map(|m| [tags::member_blog(m), tags::user(m)]));
+    tags.extend(feed.posts.iter().map(|p| tags::user(p.author.id)));
+    crate::pagecache::keep(&mut response, tags, store::next_due(&state.db, member).await?);
+    Ok(response)
 }
 
 /// When a post last changed as a reader sees it: a scheduled post "changes"

@@ -201,6 +201,15 @@ impl PageCache {
 
 /// The middleware: answers anonymous GETs from the cache, and stores what
 /// may be stored.
+/// Marks a response made without a template (a feed, the sitemap) as an
+/// anonymous page to keep, checked against `tags` as pages are.
+pub fn keep(response: &mut Response, tags: impl IntoIterator<Item = String>, until: Option<i64>) {
+    let mut tags: Vec<String> = tags.into_iter().chain([tags::SITE.to_string()]).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    response.extensions_mut().insert(PageTags { tags, until, views: None });
+}
+
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let pages = &state.pages;
     if !pages.enabled || !anonymous_get(&request) {
