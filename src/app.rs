@@ -57,8 +57,9 @@ pub const KINDS: &[Kind] = &[
 ];
 
 /// Copies of an item's score kept elsewhere for ordering, refreshed in the
-/// vote's transaction: (kind, statement binding the new score, then the id).
-pub const SCORE_COPIES: &[(&str, &str)] = &[("forum_post", forums::TOPIC_SCORE_COPY)];
+/// vote's transaction: (kind, statement locking the copy's row first,
+/// binding the id; statement binding the new score, then the id).
+pub const SCORE_COPIES: &[(&str, &str, &str)] = &[("forum_post", forums::TOPIC_SCORE_LOCK, forums::TOPIC_SCORE_COPY)];
 
 pub struct Shared {
     pub config: Config,

@@ -42,6 +42,7 @@ backend_tests!(
     votes_refused_on_own_deleted_hidden_and_staff_only_posts,
     thirty_members_vote_on_one_post_at_once,
     top_topics_by_opening_post_score_page_by_keyset,
+    votes_racing_the_delete_of_an_opening_post_never_fail_it,
 );
 
 /// A site with members ava and ben, moderator nina, staff sam, and three
@@ -940,10 +941,7 @@ async fn thirty_members_vote_on_one_post_at_once(b: Backend) {
 async fn top_topics_by_opening_post_score_page_by_keyset(b: Backend) {
     let app = site(b).await;
     let db = &app.state.db;
-    let general = store::forum_by_slug(db, "general").await.unwrap().unwrap();
-    let ava = user_id(&app, "ava").await;
-    let voters = [user_id(&app, "ben").await, user_id(&app, "nina").await, user_id(&app, "sam").await];
-    let kind = coterie::content::kind("forum_post").unwrap();
+    let (general, ava, voters, kind) = voting(&app).await;
     let mut ids = Vec::new();
     // 30 topics; topic i scores (i % 4) - 1: from -1 to 2, many ties.
     for i in 0..30i64 {
@@ -997,4 +995,45 @@ async fn top_topics_by_opening_post_score_page_by_keyset(b: Backend) {
     coterie::votes::cast(&app.state, kind, third, voters[0], 1).await.unwrap();
     let split = write::split_topic(db, top, &[third], general.id, "Split off").await.unwrap().unwrap();
     assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", split).await, 1);
+}
+
+/// The general forum, its author ava, three voters, and the forum post kind.
+async fn voting(app: &TestApp) -> (coterie::forums::store::Forum, i64, [i64; 3], &'static coterie::content::Kind) {
+    let general = store::forum_by_slug(&app.state.db, "general").await.unwrap().unwrap();
+    let voters = [user_id(app, "ben").await, user_id(app, "nina").await, user_id(app, "sam").await];
+    (general, user_id(app, "ava").await, voters, coterie::content::kind("forum_post").unwrap())
+}
+
+/// Votes lock a topic before its opening post, as every forum writer does:
+/// a delete of that post racing a crowd of votes on it always completes,
+/// and the votes land whole or are refused as gone.
+async fn votes_racing_the_delete_of_an_opening_post_never_fail_it(b: Backend) {
+    let app = site(b).await;
+    let db = &app.state.db;
+    let (general, ava, voters, kind) = voting(&app).await;
+    for round in 0..5i64 {
+        let post = write::NewPost { author: ava, body: "Hello.", at: 1_700_000_000 + round, subscribe: false };
+        let (topic_id, _) = write::create_topic(db, &general, &format!("Race {round}"), post).await.unwrap();
+        add_replies(&app, topic_id, ava, 1).await;
+        let opening = num(&app, "SELECT id FROM forum_posts WHERE topic_id = ? AND number = 1", topic_id).await;
+        let votes: Vec<_> = voters
+            .iter()
+            .map(|voter| {
+                let (state, voter) = (app.state.clone(), *voter);
+                tokio::spawn(async move { coterie::votes::cast(&state, kind, opening, voter, 1).await.map(|t| t.score) })
+            })
+            .collect();
+        let topic = store::topic_by_id(db, topic_id).await.unwrap().unwrap();
+        write::delete_post(db, opening, &topic).await.expect("the delete is never a deadlock's victim").unwrap();
+        for vote in votes {
+            match vote.await.unwrap() {
+                Ok(score) => assert!((1..=3).contains(&score)),
+                Err(e) => assert!(matches!(e, coterie::web::error::AppError::NotFound | coterie::web::error::AppError::Forbidden(_)), "{e}"),
+            }
+        }
+        assert_eq!(num(&app, "SELECT score FROM forum_topics WHERE id = ?", topic_id).await, 0, "a deleted opening post ranks its topic no more");
+        let stored = num(&app, "SELECT score FROM forum_posts WHERE id = ?", opening).await;
+        let counted = num(&app, "SELECT COUNT(*) FROM votes WHERE kind = 'forum_post' AND target_id = ?", opening).await;
+        assert_eq!(stored, counted, "the post's score is its votes");
+    }
 }

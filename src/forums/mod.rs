@@ -84,6 +84,11 @@ pub const VISIBLE: &str = "deleted = 0 AND 0 < ? \
 /// A topic's score is its opening post's: "top" lists order by it.
 pub const TOPIC_SCORE_COPY: &str = "UPDATE forum_topics SET score = ? WHERE id = (SELECT topic_id FROM forum_posts WHERE id = ? AND number = 1)";
 
+/// Locks a post's topic before a vote locks the post: every forum writer
+/// takes the topic first, so a vote and a delete of the post never wait on
+/// each other in opposite order.
+pub const TOPIC_SCORE_LOCK: &str = "SELECT id FROM forum_topics WHERE id = (SELECT topic_id FROM forum_posts WHERE id = ?) FOR UPDATE";
+
 /// Words a forum or category slug cannot be: the forums' own paths.
 pub const RESERVED_SLUGS: &[&str] = &["t", "p", "read", "settings", "log", "manage", "unsubscribe", "new"];
 

@@ -103,12 +103,20 @@ pub async fn cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i
 async fn try_cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i64) -> Result<Tally, sqlx::Error> {
     let db = &state.db;
     let mut tx = db.w().begin().await?;
+    let copies = || crate::app::SCORE_COPIES.iter().filter(|(name, _, _)| *name == kind.name);
+    if db.backend != Backend::Sqlite {
+        for (_, lock_first, _) in copies() {
+            db.query(lock_first).bind(id).fetch_optional(&mut *tx).await?;
+        }
+    }
     // Lock the target: votes on one item queue here (SQLite has one writer).
+    // It must still be visible now that it is locked: a delete may have
+    // come between the caller's check and this transaction.
     let lock = match db.backend {
-        Backend::Sqlite => "SELECT {time} FROM {table} WHERE id = ?",
-        _ => "SELECT {time} FROM {table} WHERE id = ? FOR UPDATE",
+        Backend::Sqlite => "SELECT {time} FROM {table} WHERE id = ? AND ({visible})",
+        _ => "SELECT {time} FROM {table} WHERE id = ? AND ({visible}) FOR UPDATE",
     };
-    let row = sqlx::query(db.sql(kind_sql(kind, lock))).bind(id).fetch_optional(&mut *tx).await?;
+    let row = sqlx::query(db.sql(kind_sql(kind, lock))).bind(id).bind(now()).fetch_optional(&mut *tx).await?;
     let Some(row) = row else { return Err(sqlx::Error::RowNotFound) };
     let published_at: i64 = row.try_get::<Option<i64>, _>(0)?.unwrap_or_else(now);
     let old: i64 = db
@@ -166,7 +174,7 @@ async fn try_cast(state: &AppState, kind: &Kind, id: i64, user_id: i64, value: i
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for (_, copy) in crate::app::SCORE_COPIES.iter().filter(|(name, _)| *name == kind.name) {
+        for (_, _, copy) in copies() {
             db.query(copy).bind(tally.score).bind(id).execute(&mut *tx).await?;
         }
     }
