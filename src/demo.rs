@@ -92,6 +92,7 @@ pub async fn fill_if_empty(state: &AppState) -> anyhow::Result<()> {
     blog_covers_and_tags(state).await.context("cannot add covers and tags to the demo posts")?;
     forums(state, &ids).await.context("cannot add the demo forums")?;
     photos(state, &ids).await.context("cannot add the demo photos")?;
+    photo_reactions(state, &ids).await.context("cannot add votes and comments on the demo photos")?;
     eprintln!(
         "Demo content added: {} members, blog posts, comments, votes and forums. Log in as \"studio\" (staff) or any demo member with the password: {secret}",
         MEMBERS.len()
@@ -405,6 +406,36 @@ async fn photos(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .map_err(anyhow::Error::msg)?;
         }
+    }
+    Ok(())
+}
+
+/// Comments on photos: (photo index, author index, text).
+const PHOTO_COMMENTS: &[(usize, usize, &str)] = &[
+    (0, 4, "That trench. Where is it from?"),
+    (0, 7, "Stripes and a trench never fail."),
+    (3, 2, "The flannel drapes so well. Is it a half lining?"),
+    (5, 10, "Block prints in that indigo are my weakness."),
+    (13, 6, "Would love to see this with white sneakers."),
+];
+
+/// Votes and comments on the demo photos, so the grids' popular and
+/// trending orders and the photo pages look lived in.
+async fn photo_reactions(state: &AppState, ids: &[i64]) -> anyhow::Result<()> {
+    use sqlx::Row as _;
+    let kind = crate::content::kind("photo").context("photos are a kind")?;
+    let rows = state.db.query("SELECT id, user_id FROM photos ORDER BY id").fetch_all(state.db.r()).await?;
+    let photos: Vec<(i64, i64)> = rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?;
+    for (n, (photo, owner)) in photos.iter().enumerate() {
+        // Between zero and six votes each, spread unevenly.
+        let votes = (n * 7 + 3) % 7;
+        for voter in ids.iter().filter(|v| *v != owner).skip(n % 3).take(votes) {
+            crate::votes::cast(state, kind, *photo, *voter, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    for (index, author, text) in PHOTO_COMMENTS {
+        let Some((photo, _)) = photos.get(*index) else { continue };
+        crate::comments::store::create(state, kind, *photo, ids[*author], None, text).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(())
 }

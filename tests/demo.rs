@@ -18,9 +18,17 @@ async fn demo_fills_an_empty_site_once(b: Backend) {
     // Counters agree with the rows they count.
     assert_eq!(
         app.sum("SELECT comment_count FROM blog_posts").await,
-        app.count("SELECT COUNT(*) FROM comments WHERE status = 0").await
+        app.count("SELECT COUNT(*) FROM comments WHERE status = 0 AND kind = 'blog_post'").await
     );
-    assert_eq!(app.sum("SELECT score FROM blog_posts").await, app.sum("SELECT value FROM votes").await);
+    assert_eq!(app.sum("SELECT score FROM blog_posts").await, app.sum("SELECT value FROM votes WHERE kind = 'blog_post'").await);
+    // Photos have votes and comments too, counted on them.
+    assert!(app.count("SELECT COUNT(*) FROM votes WHERE kind = 'photo'").await >= 20);
+    assert_eq!(app.sum("SELECT score FROM photos").await, app.sum("SELECT value FROM votes WHERE kind = 'photo'").await);
+    assert_eq!(
+        app.sum("SELECT comment_count FROM photos").await,
+        app.count("SELECT COUNT(*) FROM comments WHERE status = 0 AND kind = 'photo'").await
+    );
+    assert!(app.count("SELECT COUNT(*) FROM comments WHERE kind = 'photo'").await >= 5);
     assert!(app.count("SELECT COUNT(*) FROM blog_posts WHERE cover_key IS NOT NULL").await >= 3, "demo posts have covers");
     assert!(app.count("SELECT COUNT(*) FROM blog_post_tags").await >= 6, "demo posts have tags");
     assert_eq!(

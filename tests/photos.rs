@@ -388,6 +388,19 @@ async fn grids_page_by_keyset_and_sort_by_score(b: Backend) {
     assert!(top2.text.contains("Look 07") && top2.text.contains("Look 00") && !top2.text.contains("Look 03"));
     let tag = app.get("/tags/denim").await;
     assert!(tag.text.contains("Look 29") && tag.text.contains(&format!("?after={}", ids[6])));
+
+    // Trending: the hot rank (votes, decaying with age), paged by (rank, id).
+    app.state.db.query("UPDATE photos SET hot = hot + 100000 WHERE id = ?").bind(ids[2]).execute(app.state.db.w()).await.unwrap();
+    let hot = app.get("/photos?sort=hot").await;
+    assert_eq!(hot.status, StatusCode::OK);
+    let at = |t: &str| hot.text.find(t).unwrap();
+    assert!(at("Look 02") < at("Look 29") && at("Look 29") < at("Look 28"), "by rank, then newest");
+    assert!(hot.text.contains("aria-current=\"true\">Trending"));
+    let hot_next = hot.text.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert!(hot_next.starts_with("/photos?sort=hot&after="), "{hot_next}");
+    let hot2 = app.get(&hot_next).await;
+    assert!(hot2.text.contains("Look 06") && hot2.text.contains("Look 00") && !hot2.text.contains("Look 02") && !hot2.text.contains("Look 07"));
+    assert_eq!(app.get("/photos?sort=hot&after=1").await.status, StatusCode::NOT_FOUND);
 }
 
 async fn concurrent_uploads_to_one_gallery_lose_nothing(b: Backend) {

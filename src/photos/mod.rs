@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ) {table}",
         "CREATE INDEX photo_tags_photo ON photo_tags (photo_id)",
     ],
+}, Migration {
+    version: 2,
+    name: "photos_hot",
+    // The "trending" grid walks this (the rank is written once per vote).
+    statements: &["CREATE INDEX photos_hot ON photos (hot, id)"],
 }];
 
 /// Every photo is public once stored (`?` is bound to now and unused).

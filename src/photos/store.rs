@@ -26,6 +26,8 @@ pub struct Photo {
     pub view_count: i64,
     pub created_at: i64,
     pub score: i64,
+    /// The rank that decays with age (see `content::hot`).
+    pub hot: i64,
     pub comment_count: i64,
 }
 
@@ -45,6 +47,7 @@ impl Photo {
             view_count: row.try_get("view_count")?,
             created_at: row.try_get("created_at")?,
             score: row.try_get("score")?,
+            hot: row.try_get("hot")?,
             comment_count: row.try_get("comment_count")?,
         })
     }
@@ -225,14 +228,36 @@ pub async fn latest(db: &Db, member: Option<i64>, before_id: Option<i64>) -> App
     more(photos(&rows)?)
 }
 
-/// A page of photos site-wide, best first (then newest), after the
-/// (score, id) of the last photo of the page before; walks `photos_top`.
-pub async fn top(db: &Db, after: Option<(i64, i64)>) -> AppResult<(Vec<Photo>, bool)> {
-    let (score, id) = after.unwrap_or((i64::MAX, i64::MAX));
+/// An order of photos by a number kept on each: its score (popular), or
+/// its hot rank (trending: votes, decaying with age).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Rank {
+    Score,
+    Hot,
+}
+
+impl Rank {
+    pub fn of(self, photo: &Photo) -> i64 {
+        match self {
+            Rank::Score => photo.score,
+            Rank::Hot => photo.hot,
+        }
+    }
+}
+
+/// A page of photos site-wide, highest `rank` first (then newest), after
+/// the (rank, id) of the last photo of the page before; walks `photos_top`
+/// or `photos_hot`.
+pub async fn ranked(db: &Db, rank: Rank, after: Option<(i64, i64)>) -> AppResult<(Vec<Photo>, bool)> {
+    let (value, id) = after.unwrap_or((i64::MAX, i64::MAX));
+    let sql = match rank {
+        Rank::Score => "SELECT * FROM photos WHERE score < ? OR (score = ? AND id < ?) ORDER BY score DESC, id DESC LIMIT ?",
+        Rank::Hot => "SELECT * FROM photos WHERE hot < ? OR (hot = ? AND id < ?) ORDER BY hot DESC, id DESC LIMIT ?",
+    };
     let rows = db
-        .query("SELECT * FROM photos WHERE score < ? OR (score = ? AND id < ?) ORDER BY score DESC, id DESC LIMIT ?")
-        .bind(score)
-        .bind(score)
+        .query(sql)
+        .bind(value)
+        .bind(value)
         .bind(id)
         .bind(PER_PAGE + 1)
         .fetch_all(db.r())

@@ -64,18 +64,19 @@ pub async fn views(state: &AppState, photos: &[Photo]) -> AppResult<Vec<PhotoVie
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct GridQuery {
-    /// `new` (default) or `top`.
+    /// `new` (default), `top` (popular) or `hot` (trending).
     sort: String,
-    /// The cursor: the last photo's id, or `score_id` for `top`.
+    /// The cursor: the last photo's id, or `rank_id` for `top` and `hot`.
     after: String,
     comments: String,
     cpage: String,
 }
 
 /// Where a page starts, from `?sort=` and `?after=`; anything unreadable is a 404.
+#[derive(Clone, Copy)]
 enum Start {
     Latest(Option<i64>),
-    Top(Option<(i64, i64)>),
+    Ranked(store::Rank, Option<(i64, i64)>),
 }
 
 fn start(q: &GridQuery) -> AppResult<Start> {
@@ -83,12 +84,13 @@ fn start(q: &GridQuery) -> AppResult<Start> {
     let after = (!q.after.is_empty()).then_some(q.after.as_str());
     match q.sort.as_str() {
         "" | "new" => Ok(Start::Latest(after.map(number).transpose()?)),
-        "top" => {
+        "top" | "hot" => {
             let pair = |raw: &str| {
-                let (score, id) = raw.split_once('_').ok_or(AppError::NotFound)?;
-                Ok::<_, AppError>((number(score)?, number(id)?))
+                let (value, id) = raw.split_once('_').ok_or(AppError::NotFound)?;
+                Ok::<_, AppError>((number(value)?, number(id)?))
             };
-            Ok(Start::Top(after.map(pair).transpose()?))
+            let rank = if q.sort == "top" { store::Rank::Score } else { store::Rank::Hot };
+            Ok(Start::Ranked(rank, after.map(pair).transpose()?))
         }
         _ => Err(AppError::NotFound),
     }
@@ -101,14 +103,14 @@ pub async fn latest(State(state): State<AppState>, page: Page, Query(q): Query<G
             let (photos, more) = store::latest(&state.db, None, before).await?;
             (photos, more, before.is_none(), "new")
         }
-        Start::Top(after) => {
-            let (photos, more) = store::top(&state.db, after).await?;
-            (photos, more, after.is_none(), "top")
+        Start::Ranked(rank, after) => {
+            let (photos, more) = store::ranked(&state.db, rank, after).await?;
+            (photos, more, after.is_none(), if rank == store::Rank::Score { "top" } else { "hot" })
         }
     };
-    let next = match (has_more, photos.last()) {
-        (true, Some(last)) if sort == "top" => Some(format!("/photos?sort=top&after={}_{}", last.score, last.id)),
-        (true, Some(last)) => Some(format!("/photos?after={}", last.id)),
+    let next = match (has_more, photos.last(), &start) {
+        (true, Some(last), Start::Ranked(rank, _)) => Some(format!("/photos?sort={sort}&after={}_{}", rank.of(last), last.id)),
+        (true, Some(last), Start::Latest(_)) => Some(format!("/photos?after={}", last.id)),
         _ => None,
     };
     let photos = views(&state, &photos).await?;
