@@ -528,6 +528,18 @@
     announce("Uploading " + (count === 1 ? "1 file." : count + " files."));
   }
 
+  /* Files chosen anew: the refusal of the last ones no longer applies. */
+  doc.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches('form.photo-upload input[type="file"]')) return;
+    var error = input.id ? doc.getElementById(input.id + "-error") : null;
+    if (error) error.parentNode.removeChild(error);
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+    var field = input.closest(".field");
+    if (field) field.classList.remove("field--invalid");
+  });
+
   doc.addEventListener("submit", function (event) {
     var form = event.target;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
