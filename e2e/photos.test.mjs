@@ -232,6 +232,13 @@ test('with JavaScript, an upload shows its progress and its errors in place', { 
     await checks.check(page, 'failed');
 
     await page.setInputFiles('input[name="file"]', [{ name: 'market-day.png', mimeType: 'image/png', buffer: big }]);
+    // Cancelled on the way: the form is as it was, ready to send again.
+    await page.getByRole('button', { name: /^upload$/i }).click();
+    await page.getByRole('progressbar', { name: /uploading/i }).waitFor({ state: 'visible' });
+    await page.getByRole('button', { name: /^cancel$/i }).click();
+    await page.locator('.upload-progress').waitFor({ state: 'hidden' });
+    assert.ok(await page.getByRole('button', { name: /^upload$/i }).isEnabled(), 'the form can be sent again after cancelling');
+    assert.equal(new URL(page.url()).pathname, '/photos/upload');
     seen.length = 0;
     const opened = page.waitForURL(/\/photos\/\d+$/, { timeout: 120_000 });
     await page.getByRole('button', { name: /^upload$/i }).click();
