@@ -15,6 +15,7 @@
 //   COTERIE_E2E_SCREENSHOTS=0 skip screenshots (axe still runs)
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -615,18 +616,34 @@ export function makePng(size = 300, blocks = 3) {
       raw[o] = r; raw[o + 1] = g; raw[o + 2] = b;
     }
   }
+  return rgbPng(size, size, raw);
+}
+
+/** A PNG of `raw` RGB rows, each led by its filter byte. */
+function rgbPng(width, height, raw, level = zlib.constants.Z_DEFAULT_COMPRESSION) {
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(size, 0);
-  ihdr.writeUInt32BE(size, 4);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type: RGB
   ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0; // deflate, adaptive filters, no interlace
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', zlib.deflateSync(raw)),
+    pngChunk('IDAT', zlib.deflateSync(raw, { level })),
     pngChunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+/**
+ * A real RGB PNG of random pixels, which does not compress: about
+ * `width` * `height` * 3 bytes, for uploads that take a while to send.
+ */
+export function makeNoisyPng(width, height) {
+  const stride = width * 3 + 1;
+  const raw = crypto.randomBytes(stride * height);
+  for (let y = 0; y < height; y++) raw[y * stride] = 0; // filter: none
+  return rgbPng(width, height, raw, 1);
 }
 
 export const GRAVATAR_RE = /(^|\/\/)([a-z0-9-]+\.)?gravatar\.com\//i;

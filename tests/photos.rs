@@ -24,6 +24,8 @@ backend_tests!(
     demo_adds_galleries_of_outfits,
     uploads_are_rate_limited,
     a_large_upload_streams_past_the_csrf_check,
+    moderators_remove_any_gallery_with_a_reason,
+    a_script_upload_is_told_where_to_go,
 );
 
 /// A striped JPEG, so it is a real picture and not a flat colour.
@@ -593,4 +595,113 @@ async fn a_large_upload_streams_past_the_csrf_check(b: Backend) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "68 MB reach the handler, which reads every file");
     assert!(response.text().await.unwrap().contains("big0.jpg: That file is not a JPEG"));
     nothing_stored(&app, "a large upload of non-images").await;
+}
+
+/// A moderator (or staff member) removes another member's gallery with a
+/// reason for the audit log; its photos stay the owner's, outside any
+/// gallery. Members cannot, and a post without its CSRF token changes nothing.
+async fn moderators_remove_any_gallery_with_a_reason(b: Backend) {
+    let app = with_member(b).await;
+    let leo = app.member("leo", PW, "member").await;
+    let nina = app.member("nina", PW, "moderator").await;
+    let sam = app.member("sam", PW, "staff").await;
+    let (leo, nina, sam) = (app.client_for(leo).await, app.client_for(nina).await, app.client_for(sam).await);
+    let g = gallery(&app, &app.client, "Festival").await;
+    let done = upload(&app, &[("a.jpg", jpeg(80, 60, 5)), ("b.jpg", jpeg(80, 60, 6))], &[("gallery", &g.to_string())]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let page = format!("/galleries/{g}");
+    let action = format!("/galleries/{g}/remove");
+    let button = format!("action=\"{action}\"");
+    // Visitors see the cached page until the gallery goes.
+    let visitor = common::client();
+    assert_eq!(app.get_with(&visitor, &page).await.status, StatusCode::OK);
+    assert!(app.get_with(&visitor, "/u/ava").await.text.contains(&page));
+
+    // Only moderators and staff see the button; owners delete from the edit page.
+    assert!(app.get_with(&nina, &page).await.text.contains(&button), "a moderator sees it");
+    assert!(!app.get_with(&leo, &page).await.text.contains(&button), "a member does not");
+    assert!(!app.get(&page).await.text.contains(&button), "nor does the owner");
+    assert!(!app.get_with(&visitor, &page).await.text.contains(&button), "nor a visitor");
+
+    let app = &app;
+    let unchanged = |why: &'static str| async move {
+        assert_eq!(app.count("SELECT COUNT(*) FROM galleries").await, 1, "{why}: the gallery stays");
+        assert_eq!(app.count("SELECT COUNT(*) FROM photos WHERE gallery_id IS NOT NULL").await, 2, "{why}: its photos stay in it");
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'gallery.remove'").await, 0, "{why}: nothing logged");
+    };
+    let refused = app.post_with(&leo, &page, &action, &[("reason", "I do not like it")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    unchanged("a member").await;
+    let forged = app.post_raw(&nina, &action, &[("reason", "Spam")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    unchanged("no CSRF token").await;
+    let silent = app.post_with(&nina, &page, &action, &[("reason", "   ")]).await;
+    assert_eq!(silent.status, StatusCode::BAD_REQUEST);
+    assert!(silent.text.contains("Give a reason"), "{}", silent.text);
+    let long = app.post_with(&nina, &page, &action, &[("reason", &"x".repeat(501))]).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    unchanged("no reason").await;
+
+    let removed = app.post_with(&nina, &page, &action, &[("reason", "Not about clothes at all")]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.text);
+    assert_eq!(removed.location(), "/u/ava");
+    assert_eq!(app.count("SELECT COUNT(*) FROM galleries").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM photos WHERE gallery_id IS NULL AND user_id = (SELECT id FROM users WHERE username = 'ava')").await, 2, "the photos stay ava's, standalone");
+    assert_eq!(stored_files(&app).len(), 2 * (3 * 2 + 1), "and keep their files");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'gallery.remove' AND target_kind = 'gallery' AND detail LIKE '%Not about clothes at all%' AND actor_id = (SELECT id FROM users WHERE username = 'nina')").await, 1);
+    assert_eq!(app.count("SELECT target_id FROM audit_log WHERE action = 'gallery.remove'").await, g);
+    // The page cache let go of the gallery and the profile.
+    assert_eq!(app.get_with(&visitor, &page).await.status, StatusCode::NOT_FOUND);
+    let profile = app.get_with(&visitor, "/u/ava").await.text;
+    assert!(!profile.contains(&page), "the profile lists the gallery no more");
+    let first = app.count("SELECT MIN(id) FROM photos").await;
+    assert!(profile.contains(&format!("/photos/{first}")), "but still shows its photos");
+    // A second post for the same gallery finds nothing.
+    assert_eq!(app.post_with(&nina, "/photos", &action, &[("reason", "Again")]).await.status, StatusCode::NOT_FOUND);
+
+    // Staff may remove galleries too.
+    let other = gallery(&app, &app.client, "Other").await;
+    let gone = app.post_with(&sam, "/photos", &format!("/galleries/{other}/remove"), &[("reason", "Duplicate")]).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.text);
+    assert_eq!(app.count("SELECT COUNT(*) FROM galleries").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'gallery.remove'").await, 2);
+}
+
+/// The upload page's script asks for JSON: it is told where to go and gets
+/// the flash cookie, instead of a redirect its request would follow unseen.
+/// A refused upload still answers with the form and its errors.
+async fn a_script_upload_is_told_where_to_go(b: Backend) {
+    let app = with_member(b).await;
+    let send = |files: Vec<(&'static str, Vec<u8>)>| {
+        let app = &app;
+        async move {
+            let token = app.get("/photos/upload").await.csrf();
+            let response = app
+                .client
+                .post(app.url("/photos/upload"))
+                .header("accept", "application/json, text/html;q=0.9")
+                .header("x-csrf-token", token)
+                .multipart(form(&files, &[("title", "Red coat")]))
+                .send()
+                .await
+                .unwrap();
+            common::Page { status: response.status(), headers: response.headers().clone(), text: response.text().await.unwrap() }
+        }
+    };
+    let done = send(vec![("coat.jpg", jpeg(120, 90, 4))]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(done.header("content-type").starts_with("application/json"));
+    assert_eq!(done.location(), "", "no redirect to follow");
+    let id = app.count("SELECT MAX(id) FROM photos").await;
+    let answer: serde_json::Value = serde_json::from_str(&done.text).unwrap();
+    assert_eq!(answer["location"], format!("/photos/{id}"));
+    let photo = app.get(&format!("/photos/{id}")).await;
+    assert!(photo.text.contains("Your photo is up."), "the flash shows on the page the script opens");
+
+    let refused = send(vec![("notes.jpg", b"not a picture".to_vec())]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.header("content-type").starts_with("text/html"));
+    assert!(refused.text.contains("class=\"stack photo-upload\"") && refused.text.contains("id=\"file-error\""), "the form with its error");
+    assert!(refused.text.contains("value=\"Red coat\""), "the fields as sent");
+    assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 1, "the refused upload stored nothing");
 }

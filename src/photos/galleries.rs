@@ -21,12 +21,14 @@ pub async fn gallery_page(State(state): State<AppState>, page: Page, Path(id): P
     let owner = members::by_id(&state.db, gallery.user_id).await?.filter(|u| u.is_active).ok_or(AppError::NotFound)?;
     let photos: Vec<_> = store::in_gallery(&state.db, gallery.id).await?.iter().map(|p| views::view(&state, p, &owner)).collect();
     let is_owner = page.session.as_ref().is_some_and(|s| s.user.id == owner.id);
+    // Owners delete from the edit page; moderators and staff remove anyone else's here.
+    let can_remove = !is_owner && page.session.as_ref().is_some_and(|s| s.user.is_moderator());
     let page = page.tagged([crate::pagecache::tags::PHOTOS.to_string(), crate::pagecache::tags::user(owner.id)]);
     page.render(
         "photos/gallery.html",
         context! {
             gallery => context! { id => gallery.id, title => gallery.title, description_html => gallery.description_html, photo_count => gallery.photo_count, updated_at => gallery.updated_at },
-            owner => owner.author(&state.config), photos => photos, is_owner => is_owner,
+            owner => owner.author(&state.config), photos => photos, is_owner => is_owner, can_remove => can_remove,
         },
     )
 }
@@ -163,6 +165,13 @@ pub async fn delete(State(state): State<AppState>, Member(me): Member, Path(id):
         "delete" => true,
         _ => return Err(AppError::BadRequest("Say whether the photos stay (photos=keep) or go with the gallery (photos=delete).".into())),
     };
+    unmake(&state, &gallery, delete_photos).await?;
+    let text = if delete_photos { "The gallery and its photos are deleted." } else { "The gallery is deleted; its photos are still on your profile." };
+    Ok(redirect_with_flash(&state, &format!("/u/{}", me.user.username), "success", text))
+}
+
+/// The gallery goes; its photos go too, or stay the owner's outside any gallery.
+async fn unmake(state: &AppState, gallery: &Gallery, delete_photos: bool) -> AppResult<()> {
     // In batches: a gallery page shows at most GALLERY_LIMIT photos, but may hold more.
     while delete_photos {
         let batch = store::in_gallery(&state.db, gallery.id).await?;
@@ -170,11 +179,53 @@ pub async fn delete(State(state): State<AppState>, Member(me): Member, Path(id):
             break;
         }
         for photo in &batch {
-            views::remove(&state, photo).await?;
+            views::remove(state, photo).await?;
         }
     }
     store::delete_gallery(&state.db, gallery.id).await?;
-    super::touch(&state, me.user.id).await;
-    let text = if delete_photos { "The gallery and its photos are deleted." } else { "The gallery is deleted; its photos are still on your profile." };
-    Ok(redirect_with_flash(&state, &format!("/u/{}", me.user.username), "success", text))
+    super::touch(state, gallery.user_id).await;
+    Ok(())
+}
+
+/// The longest reason a moderator may give.
+const MAX_REASON: usize = 500;
+
+/// Why a moderator removes a gallery, for the audit log.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RemoveForm {
+    reason: String,
+}
+
+impl RemoveForm {
+    /// The reason, trimmed; an empty or overlong one is refused.
+    fn reason(&self) -> AppResult<&str> {
+        let reason = self.reason.trim();
+        match reason.chars().count() {
+            1..=MAX_REASON => Ok(reason),
+            _ => Err(AppError::BadRequest(format!("Give a reason (up to {MAX_REASON} characters) for removing the gallery."))),
+        }
+    }
+}
+
+/// Any gallery, if `me` moderates: a moderator or staff member.
+async fn moderated(state: &AppState, me: &User, id: i64) -> AppResult<Gallery> {
+    if !me.is_moderator() {
+        return Err(AppError::forbidden("Only moderators and staff can remove galleries."));
+    }
+    store::gallery(&state.db, id).await?.ok_or(AppError::NotFound)
+}
+
+/// A moderator removes anyone's gallery, with the reason in the audit log.
+/// Its photos stay the owner's, outside any gallery, as when an owner
+/// deletes a gallery and keeps its photos.
+pub async fn remove(State(state): State<AppState>, Member(me): Member, Path(id): Path<i64>, Form(form): Form<RemoveForm>) -> AppResult<Response> {
+    let gallery = moderated(&state, &me.user, id).await?;
+    let reason = form.reason()?;
+    let owner = members::by_id(&state.db, gallery.user_id).await?.ok_or(AppError::NotFound)?;
+    unmake(&state, &gallery, false).await?;
+    // The gallery is gone, so the log keeps its title beside the reason.
+    members::audit(&state.db, me.user.id, "gallery.remove", "gallery", gallery.id, &format!("{}: {reason}", gallery.title)).await?;
+    let text = format!("The gallery is removed; its photos are still on {}'s profile.", owner.username);
+    Ok(redirect_with_flash(&state, &format!("/u/{}", owner.username), "success", &text))
 }

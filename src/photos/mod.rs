@@ -123,4 +123,5 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/galleries/{id}", get(galleries::gallery_page))
         .route("/galleries/{id}/edit", get(galleries::edit_page).post(galleries::update))
         .route("/galleries/{id}/delete", post(galleries::delete))
+        .route("/galleries/{id}/remove", post(galleries::remove))
 }

@@ -2,8 +2,9 @@
 //! field. Every size is made before the answer; if any file is refused,
 //! nothing is stored and the form says which file and why.
 
+use axum::body::Body;
 use axum::extract::{Multipart, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use minijinja::context;
 
@@ -119,7 +120,7 @@ fn shown(name: &str) -> &str {
     if name.is_empty() { "The file" } else { name }
 }
 
-pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Page, mut multipart: Multipart) -> AppResult<Response> {
+pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Page, headers: HeaderMap, mut multipart: Multipart) -> AppResult<Response> {
     rate_limit(&state, "photo-upload", &me.user.id.to_string(), UPLOADS_PER_WINDOW).await?;
     let user_id = me.user.id;
     let (fields, uploads, refused) = read(&state, &mut multipart).await?;
@@ -159,7 +160,22 @@ pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Pag
     };
     let said = if ids.len() == 1 { "Your photo is up.".to_string() } else { format!("Your {} photos are up.", ids.len()) };
     tracing::info!(count = ids.len(), user_id, "photos uploaded");
-    Ok(redirect_with_flash(&state, &to, "success", &said))
+    let done = redirect_with_flash(&state, &to, "success", &said);
+    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    Ok(if wants_json { for_script(done, &to) } else { done })
+}
+
+/// The redirect as a script's answer: `{"location": ...}`, with the flash
+/// cookie, for the page to go there itself. An XMLHttpRequest would follow
+/// a redirect on its own, and that hidden request would use up the flash
+/// and count a view of the new photo that nobody saw.
+fn for_script(redirect: Response, to: &str) -> Response {
+    let (mut parts, _) = redirect.into_parts();
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::LOCATION);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Response::from_parts(parts, Body::from(serde_json::json!({ "location": to }).to_string()))
 }
 
 /// Makes every size of every upload, then stores them all as photos of

@@ -10,6 +10,8 @@
    - votes are cast in place, and the score updates without a reload;
    - comments and replies post in place, appear in the thread, take the
      focus and are announced.
+   - photo uploads show a progress bar while the files are sent, and
+     errors in place.
    Votes and comments fall back to an ordinary form submit whenever the
    server answers something unexpected. */
 (function () {
@@ -375,18 +377,182 @@
       });
   }
 
+  /* Photo uploads: the same multipart form, sent with XMLHttpRequest,
+     which (unlike fetch) reports how much of the body has gone. */
+  function formatBytes(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1024 * 1024) return Math.round(n / 1024) + " KB";
+    return (n / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  var UPLOAD_FAILED = {
+    0: "The upload did not get through. Check your connection and try again.",
+    413: "That is more than the site takes in one upload. Try fewer or smaller files.",
+    429: "You have uploaded a lot just now. Please wait a few minutes and try again."
+  };
+
+  /* What went wrong, in the words of the server's error page when it has some. */
+  function uploadFailure(xhr, page) {
+    if (UPLOAD_FAILED[xhr.status]) return UPLOAD_FAILED[xhr.status];
+    var said = page && page.querySelector(".error-page .lead");
+    var text = said ? said.textContent.trim() : "";
+    return text || "The upload did not go through (error " + xhr.status + "). Please try again.";
+  }
+
+  /* The form as the server re-rendered it with its errors takes the place
+     of this one. Files chosen stay chosen unless a file was the problem. */
+  function showRefusal(form, fresh) {
+    var next = doc.importNode(fresh, true);
+    var before = form.querySelector('input[type="file"]');
+    var after = next.querySelector('input[type="file"]');
+    var fileRefused = after && after.getAttribute("aria-invalid") === "true";
+    form.parentNode.replaceChild(next, form);
+    if (before && after && !fileRefused && before.files && before.files.length) {
+      try { after.files = before.files; } catch (e) { /* an older browser: choose again */ }
+    }
+    var invalid = next.querySelector('[aria-invalid="true"]');
+    var message = next.querySelector(".field-error, .form-error:not([hidden])");
+    if (invalid) {
+      invalid.focus({ preventScroll: true });
+      invalid.scrollIntoView({ block: "center" });
+    }
+    announce("Not uploaded. " + (message ? message.textContent.trim() : "Please check the form."));
+  }
+
+  function upload(event, form) {
+    var panel = form.querySelector("[data-upload-progress]");
+    if (!panel || !window.XMLHttpRequest || !window.FormData || !window.DOMParser) return;
+    event.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") return;
+    var bar = panel.querySelector("progress");
+    var label = panel.querySelector("[data-upload-label]");
+    var percent = panel.querySelector("[data-upload-percent]");
+    var sent = panel.querySelector("[data-upload-bytes]");
+    var cancel = panel.querySelector("[data-upload-cancel]");
+    var failure = form.querySelector("[data-upload-error]");
+    var button = form.querySelector('button[type="submit"]');
+    var xhr = new XMLHttpRequest();
+    var quarter = 0;
+    var total = 0;
+
+    function busy(on) {
+      if (on) form.setAttribute("aria-busy", "true");
+      else form.removeAttribute("aria-busy");
+      if (button) button.disabled = on;
+      panel.hidden = !on;
+      if (cancel) cancel.hidden = !on;
+    }
+    function show(loaded) {
+      bar.max = total;
+      bar.value = loaded;
+      var p = Math.min(100, Math.floor((loaded * 100) / total));
+      bar.textContent = p + "%";
+      percent.textContent = p + "%";
+      sent.textContent = formatBytes(loaded) + " of " + formatBytes(total) + " sent";
+      /* Say the quarters aloud, not every step. */
+      if (Math.floor(p / 25) > quarter && p < 100) {
+        quarter = Math.floor(p / 25);
+        announce(p + "% sent.");
+      }
+    }
+    function fail(text) {
+      busy(false);
+      if (failure) {
+        failure.textContent = text;
+        failure.hidden = false;
+      } else {
+        announce(text);
+      }
+      if (button) button.focus();
+    }
+
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable && e.total > 0) {
+        total = e.total;
+        show(e.loaded);
+      } else {
+        bar.removeAttribute("value");
+      }
+    });
+    xhr.upload.addEventListener("load", function () {
+      if (total) show(total);
+      else bar.value = bar.max;
+      label.textContent = "Preparing your photos";
+      if (cancel) cancel.hidden = true;
+      announce("All sent. Preparing your photos.");
+    });
+    xhr.addEventListener("load", function () {
+      var type = xhr.getResponseHeader("Content-Type") || "";
+      if (xhr.status === 200 && type.indexOf("application/json") === 0) {
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+        if (answer && answer.location) {
+          window.location.assign(answer.location);
+          return;
+        }
+      }
+      /* A redirect the request followed itself: go where it led. */
+      if (xhr.status === 200 && xhr.responseURL && xhr.responseURL !== form.action) {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      var page = type.indexOf("text/html") === 0 ? new DOMParser().parseFromString(xhr.responseText, "text/html") : null;
+      var fresh = xhr.status === 422 && page ? page.querySelector("form.photo-upload") : null;
+      if (fresh) showRefusal(form, fresh);
+      else fail(uploadFailure(xhr, page));
+    });
+    xhr.addEventListener("error", function () { fail(UPLOAD_FAILED[0]); });
+    xhr.addEventListener("abort", function () {
+      busy(false);
+      announce("Upload cancelled.");
+      if (button) button.focus();
+    });
+    if (cancel) {
+      cancel.onclick = function () { xhr.abort(); };
+    }
+
+    var body = new FormData(form);
+    if (failure) failure.hidden = true;
+    label.textContent = "Uploading";
+    bar.max = 100;
+    bar.value = 0;
+    percent.textContent = "0%";
+    sent.textContent = "";
+    busy(true);
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("Accept", "application/json, text/html;q=0.9");
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken(form));
+    xhr.send(body);
+    var files = form.querySelector('input[type="file"]');
+    var count = files && files.files ? files.files.length : 0;
+    announce("Uploading " + (count === 1 ? "1 file." : count + " files."));
+  }
+
+  /* Files chosen anew: the refusal of the last ones no longer applies. */
+  doc.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches('form.photo-upload input[type="file"]')) return;
+    var error = input.id ? doc.getElementById(input.id + "-error") : null;
+    if (error) error.parentNode.removeChild(error);
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+    var field = input.closest(".field");
+    if (field) field.classList.remove("field--invalid");
+  });
+
   doc.addEventListener("submit", function (event) {
     var form = event.target;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
     if (form.closest("[data-vote]")) vote(event, form);
     else if (form.hasAttribute("data-comment-form")) comment(event, form);
+    else if (form.classList.contains("photo-upload")) upload(event, form);
   });
 
   ready(function () {
     Array.prototype.forEach.call(doc.querySelectorAll("form.avatar-upload"), setupAvatarUpload);
     Array.prototype.forEach.call(doc.querySelectorAll(".flash"), setupFlash);
     /* Screen readers listen to a live region that is there before it speaks. */
-    if (doc.querySelector("form[data-comment-form]")) liveRegion();
+    if (doc.querySelector("form[data-comment-form], form.photo-upload")) liveRegion();
 
     /* After a failed submit, bring the first invalid field into view. */
     var invalid = doc.querySelector('[aria-invalid="true"]');
