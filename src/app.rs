@@ -80,6 +80,8 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// How many image jobs may run at once (`image_jobs` starts with this many permits).
     pub image_workers: usize,
+    /// Upload bytes held in memory, in KiB permits (`photos.upload_memory_bytes`).
+    pub upload_memory: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -115,6 +117,7 @@ impl AppState {
         let assets = Arc::new(load_assets(&config)?);
         let templates = Templates::load(embedded::TEMPLATES, config.theme_dir.clone(), assets.clone(), SECTIONS)?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let upload_memory_kib = config.photos.upload_memory_bytes / 1024;
         let pages = PageCache::new(config.page_cache.enabled, Duration::from_secs(config.page_cache.max_age_seconds.max(1)));
         let jobs = crate::jobs::Jobs::new(db.clone(), handlers, config.jobs.clone());
         Ok(AppState(Arc::new(Shared {
@@ -132,6 +135,7 @@ impl AppState {
             views: Default::default(),
             metrics: Default::default(),
             image_workers: workers,
+            upload_memory: Arc::new(Semaphore::new((upload_memory_kib).max(1))),
         })))
     }
 }

@@ -94,6 +94,9 @@ pub struct PhotosConfig {
     pub max_files_per_upload: usize,
     /// Keep the uploaded file under `originals/` (never served).
     pub keep_originals: bool,
+    /// Bytes of uploads this process holds in memory at once, over all
+    /// requests; an upload past it is asked to try again shortly (429).
+    pub upload_memory_bytes: usize,
     /// The sizes made at upload (`[[photos.sizes]]`).
     pub sizes: Vec<crate::media::pipeline::PhotoSize>,
 }
@@ -105,6 +108,7 @@ impl Default for PhotosConfig {
             max_pixels: 50_000_000,
             max_files_per_upload: 20,
             keep_originals: true,
+            upload_memory_bytes: 512 * 1024 * 1024,
             sizes: crate::media::pipeline::PhotoSize::defaults(),
         }
     }

@@ -24,6 +24,7 @@ backend_tests!(
     demo_adds_galleries_of_outfits,
     uploads_are_rate_limited,
     a_large_upload_streams_past_the_csrf_check,
+    uploads_past_the_memory_budget_are_asked_to_wait,
     moderators_remove_any_gallery_with_a_reason,
     a_script_upload_is_told_where_to_go,
 );
@@ -704,4 +705,27 @@ async fn a_script_upload_is_told_where_to_go(b: Backend) {
     assert!(refused.text.contains("class=\"stack photo-upload\"") && refused.text.contains("id=\"file-error\""), "the form with its error");
     assert!(refused.text.contains("value=\"Red coat\""), "the fields as sent");
     assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 1, "the refused upload stored nothing");
+}
+
+/// Uploads held in memory at once are bounded over every request: one that
+/// would go past `upload_memory_bytes` is refused (429) and stores nothing,
+/// and the room comes back when an upload is done.
+async fn uploads_past_the_memory_budget_are_asked_to_wait(b: Backend) {
+    let app = TestApp::with(b).config(|c| c.photos.upload_memory_bytes = 256 * 1024).spawn().await;
+    app.member("ava", PW, "member").await;
+    app.login("ava", PW).await;
+    let token = app.get("/photos/upload").await.csrf();
+    let send = |bytes: Vec<u8>| {
+        let form = form(&[("look.jpg", bytes)], &[]).text("csrf_token", token.clone());
+        let request = app.client.post(app.url("/photos/upload")).multipart(form);
+        async move { request.send().await.unwrap().status() }
+    };
+    let mut big = jpeg(16, 16, 1);
+    big.resize(300 * 1024, 0);
+    assert_eq!(send(big).await, StatusCode::TOO_MANY_REQUESTS);
+    nothing_stored(&app, "past the budget").await;
+    let all = 256;
+    assert_eq!(app.state.upload_memory.available_permits(), all, "a refused upload gives its room back");
+    assert_eq!(send(jpeg(64, 48, 2)).await, StatusCode::SEE_OTHER, "a small upload fits");
+    assert_eq!(app.state.upload_memory.available_permits(), all, "a finished upload gives its room back");
 }

@@ -67,9 +67,32 @@ async fn render(state: &AppState, page: Page, user_id: i64, status: StatusCode, 
     )
 }
 
+/// The share of `upload_memory` an upload holds while it is read and
+/// processed, in KiB; given back when dropped.
+#[derive(Default)]
+struct Held(Vec<tokio::sync::OwnedSemaphorePermit>);
+
+impl Held {
+    /// Takes room for `bytes` more, or refuses: this process holds as many
+    /// uploads as it may, so the visitor is asked to try again shortly.
+    fn take(&mut self, state: &AppState, bytes: usize) -> AppResult<()> {
+        let kib = bytes.div_ceil(1024) as u32;
+        match state.upload_memory.clone().try_acquire_many_owned(kib) {
+            Ok(permit) => {
+                self.0.push(permit);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(bytes, "upload refused: the upload memory budget is in use");
+                Err(AppError::TooManyRequests { retry_after: 30 })
+            }
+        }
+    }
+}
+
 /// Reads the form. Files past the byte or count limit stop the reading:
 /// the error is known, and the rest need not be held in memory.
-async fn read(state: &AppState, multipart: &mut Multipart) -> AppResult<(Fields, Vec<Upload>, Option<String>)> {
+async fn read(state: &AppState, multipart: &mut Multipart, held: &mut Held) -> AppResult<(Fields, Vec<Upload>, Option<String>)> {
     let p = &state.config.photos;
     let bad = |e: axum::extract::multipart::MultipartError| AppError::BadRequest(e.body_text());
     let mut fields = Fields::default();
@@ -93,6 +116,7 @@ async fn read(state: &AppState, multipart: &mut Multipart) -> AppResult<(Fields,
             if bytes.len() + chunk.len() > p.max_bytes {
                 return Ok((fields, uploads, Some(format!("{}: that file is larger than {}.", shown(&file_name), human_size(p.max_bytes)))));
             }
+            held.take(state, chunk.len())?;
             bytes.extend_from_slice(&chunk);
         }
         // A file input left empty still sends a part, with no name.
@@ -123,7 +147,9 @@ fn shown(name: &str) -> &str {
 pub async fn submit(State(state): State<AppState>, Member(me): Member, page: Page, headers: HeaderMap, mut multipart: Multipart) -> AppResult<Response> {
     rate_limit(&state, "photo-upload", &me.user.id.to_string(), UPLOADS_PER_WINDOW).await?;
     let user_id = me.user.id;
-    let (fields, uploads, refused) = read(&state, &mut multipart).await?;
+    // Held until the answer: the files stay in memory until their sizes are made.
+    let mut held = Held::default();
+    let (fields, uploads, refused) = read(&state, &mut multipart, &mut held).await?;
     let fail = |fields: Fields, key: &'static str, message: String| {
         let state = state.clone();
         async move { render(&state, page, user_id, StatusCode::UNPROCESSABLE_ENTITY, &fields, FieldErrors::from([(key, message)])).await }
