@@ -10,6 +10,7 @@ const PW: &str = "velvet-harbor-lantern-91";
 backend_tests!(
     comment_reply_and_thread_shape,
     fifty_members_vote_at_once,
+    fifty_members_vote_on_one_photo_at_once,
     one_member_racing_up_and_down_keeps_one_vote,
     twenty_concurrent_replies_land_in_their_thread,
     bad_comments_change_nothing,
@@ -74,14 +75,30 @@ async fn comment_reply_and_thread_shape(b: Backend) {
 
 async fn fifty_members_vote_at_once(b: Backend) {
     let (app, post) = site(b).await;
+    fifty_voters(&app, "blog_post", "blog_posts", post, POST).await;
+}
+
+/// The same crowd on a photo.
+async fn fifty_members_vote_on_one_photo_at_once(b: Backend) {
+    let (app, _) = site(b).await;
+    let owner = app.count("SELECT MIN(id) FROM users").await;
+    let text = coterie::photos::store::PhotoText { title: "Coat".into(), caption: String::new(), tags: vec![] };
+    let new = [coterie::photos::store::NewPhoto { text, width: 640, height: 800, content_hash: format!("{:020}", 1) }];
+    let photo = coterie::photos::store::create_photos(&app.state.db, owner, None, &new).await.unwrap()[0];
+    fifty_voters(&app, "photo", "photos", photo, &format!("/photos/{photo}")).await;
+}
+
+/// 50 members vote on one item at once, one in five down: the counters on
+/// the item are exact and the page shows the score.
+async fn fifty_voters(app: &TestApp, kind: &str, table: &str, id: i64, page: &str) {
     let mut clients = Vec::new();
     for i in 0..50 {
-        let id = app.member(&format!("voter{i:02}"), PW, "member").await;
-        let client = app.client_for(id).await;
-        let token = app.get_with(&client, POST).await.csrf();
+        let member = app.member(&format!("voter{i:02}"), PW, "member").await;
+        let client = app.client_for(member).await;
+        let token = app.get_with(&client, page).await.csrf();
         clients.push((client, token));
     }
-    let url = app.url(&format!("/votes/blog_post/{post}"));
+    let url = app.url(&format!("/votes/{kind}/{id}"));
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
@@ -95,12 +112,17 @@ async fn fifty_members_vote_at_once(b: Backend) {
         assert_eq!(t.await.unwrap(), StatusCode::SEE_OTHER);
     }
     // 40 up, 10 down.
-    assert_eq!(app.count("SELECT score FROM blog_posts").await, 30);
-    assert_eq!(app.count("SELECT up_count FROM blog_posts").await, 40);
-    assert_eq!(app.count("SELECT down_count FROM blog_posts").await, 10);
-    assert_eq!(app.count("SELECT COUNT(*) FROM votes").await, 50);
-    let page = app.get(POST).await.text;
-    assert!(page.contains("<span class=\"score\" aria-label=\"Score\">30</span>"));
+    let counter = |column: &str| {
+        let sql: &'static str = Box::leak(format!("SELECT {column} FROM {table} WHERE id = {id}").into_boxed_str());
+        app.count(sql)
+    };
+    assert_eq!(counter("score").await, 30);
+    assert_eq!(counter("up_count").await, 40);
+    assert_eq!(counter("down_count").await, 10);
+    let sql: &'static str = Box::leak(format!("SELECT COUNT(*) FROM votes WHERE kind = '{kind}' AND target_id = {id}").into_boxed_str());
+    assert_eq!(app.count(sql).await, 50);
+    let text = app.get(page).await.text;
+    assert!(text.contains("<span class=\"score\" aria-label=\"Score\">30</span>"), "{page} shows the score");
 }
 
 async fn one_member_racing_up_and_down_keeps_one_vote(b: Backend) {
