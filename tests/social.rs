@@ -20,6 +20,7 @@ backend_tests!(
     deep_threads_continue_on_their_own_page,
     inline_posting_and_voting_answer_json,
     deleting_an_account_takes_back_votes_and_comments,
+    deactivating_a_member_hides_all_their_content_at_once,
 );
 
 /// A site with a published post by `author` (id returned) and member `ava` logged in.
@@ -369,4 +370,54 @@ async fn deleting_an_account_takes_back_votes_and_comments(b: Backend) {
     assert_eq!(app.count("SELECT score FROM blog_posts").await, 0);
     assert_eq!(app.count("SELECT comment_count FROM blog_posts").await, 0);
     assert!(!app.get(POST).await.text.contains("Bye for now"));
+}
+
+/// One staff action, deactivation, hides everything a member wrote: their
+/// blog post, their comment on someone else's post, their photo and their
+/// forum reply, from every page (cached pages included), at once.
+async fn deactivating_a_member_hides_all_their_content_at_once(b: Backend) {
+    let (app, _) = site(b).await;
+    app.forums(&[("general", "public")]).await;
+    app.member("studio_admin", PW, "staff").await;
+    let mallory = app.member("mallory", PW, "member").await;
+    let ava = app.count("SELECT id FROM users WHERE username = 'ava'").await;
+    let writer = app.client_for(mallory).await;
+    let done = app.post_with(&writer, "/blog/new", "/blog/new", &[("title", "Mallory writes"), ("body", "Spam, mostly."), ("action", "publish")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let post = app.count("SELECT id FROM blog_posts WHERE title = 'Linen'").await;
+    assert_eq!(comment(&app, &writer, post, "Mallory was here.", None).await.status, StatusCode::SEE_OTHER);
+    let text = coterie::photos::store::PhotoText { title: "Mallory snaps".into(), caption: String::new(), tags: vec![] };
+    let new = [coterie::photos::store::NewPhoto { text, width: 640, height: 800, content_hash: format!("{:020}", 9) }];
+    let photo = coterie::photos::store::create_photos(&app.state.db, mallory, None, &new).await.unwrap()[0];
+    let db = &app.state.db;
+    let general = coterie::forums::store::forum_by_slug(db, "general").await.unwrap().unwrap();
+    let opening = coterie::forums::write::NewPost { author: ava, body: "Show your coats.", at: 1_750_000_000, subscribe: false };
+    let (topic, _) = coterie::forums::write::create_topic(db, &general, "Coats", opening).await.unwrap();
+    let reply = coterie::forums::write::NewPost { author: mallory, body: "Mallory replies.", at: 1_750_000_100, subscribe: false };
+    coterie::forums::write::reply(db, topic, reply, false).await.unwrap().unwrap();
+
+    let visitor = common::client();
+    let pages: [(String, &str); 6] = [
+        ("/blog/mallory/mallory-writes".into(), "Spam, mostly."),
+        ("/blog".into(), "Mallory writes"),
+        (POST.into(), "Mallory was here."),
+        (format!("/photos/{photo}"), "Mallory snaps"),
+        ("/photos".into(), "Mallory snaps"),
+        (format!("/forums/t/{topic}"), "Mallory replies."),
+    ];
+    for (path, text) in &pages {
+        // Twice, so the visitor's copy is a cached one.
+        app.get_with(&visitor, path).await;
+        assert!(app.get_with(&visitor, path).await.text.contains(text), "{path} shows {text:?} before");
+    }
+    let staff = app.client_for(app.count("SELECT id FROM users WHERE username = 'studio_admin'").await).await;
+    let off = app.post_with(&staff, "/u/mallory", "/u/mallory/deactivate", &[("active", "0")]).await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.text);
+    for (path, text) in &pages {
+        let page = app.get_with(&visitor, path).await;
+        assert!(!page.text.contains(text), "{path} still shows {text:?} ({})", page.status);
+    }
+    assert_eq!(app.get_with(&visitor, "/blog/mallory/mallory-writes").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get_with(&visitor, &format!("/photos/{photo}")).await.status, StatusCode::NOT_FOUND);
+    assert!(app.get_with(&visitor, POST).await.text.contains("Linen"), "the post Mallory commented on stays");
 }
