@@ -10,14 +10,8 @@
 # PEERS_BUILD); CARGO_TARGET_DIR is honoured. PEERS_DIR overrides where the
 # peers live (default: ../shared/peers beside the project).
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-
-cargo build --release --example image_task
-
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$ROOT/$target
-bin=$target/release/examples/image_task
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bin=$(release_build --example image_task)/examples/image_task
 [[ -x $bin ]] || { echo "images.sh: $bin was not built" >&2; exit 1; }
 
 peers=${PEERS_DIR:-$ROOT/../shared/peers}

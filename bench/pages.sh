@@ -11,12 +11,8 @@
 # Env: PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached"),
 # PORT (18090), and run-peers.sh's own (DURATION, REPS, CONNS, ...).
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-cargo build --release --bin coterie
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$ROOT/$target
-bin=$target/release/coterie
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bin=$(release_build --bin coterie)/coterie
 peers=${PEERS_DIR:-$ROOT/../shared/peers}/web
 # The tests' memcached holds 11211; the Django peer gets its own.
 export MEMCACHED_PORT=${MEMCACHED_PORT:-11311}

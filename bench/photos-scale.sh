@@ -7,12 +7,8 @@
 #
 #   bench/photos-scale.sh            # PHOTOS=300000 MEMBERS=1000 PORT=18092
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-cargo build --release --bin coterie
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$ROOT/$target
-bin=$target/release/coterie
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bin=$(release_build --bin coterie)/coterie
 photos=${PHOTOS:-300000}
 members=${MEMBERS:-1000}
 port=${PORT:-18092}

@@ -10,12 +10,8 @@
 # Env: FILES (default "html jpeg"), PORT (18091), and run-peers.sh's own
 # (DURATION, REPS, CONNS, PEERS_BUILD, ...).
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-cargo build --release --bin coterie
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$ROOT/$target
-bin=$target/release/coterie
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bin=$(release_build --bin coterie)/coterie
 peers=${PEERS_DIR:-$ROOT/../shared/peers}/web
 build=${PEERS_BUILD:-${TMPDIR:-/tmp}/coterie-peers}/web
 port=${PORT:-18091}
