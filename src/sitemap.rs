@@ -40,29 +40,30 @@ async fn robots(State(state): State<AppState>) -> Response {
 /// A part of the site listed in files of its own.
 struct Section {
     name: &'static str,
-    /// The table whose ids split the section into files (None: one file).
-    table: Option<&'static str>,
+    /// The largest id of the table that splits the section into files
+    /// (None: one file).
+    max_id: Option<&'static str>,
     /// What a change to the section touches in the page cache.
     tag: &'static str,
 }
 
 const SECTIONS: &[Section] = &[
-    Section { name: "pages", table: None, tag: tags::SITE },
-    Section { name: "posts", table: Some("blog_posts"), tag: tags::BLOG },
-    Section { name: "members", table: Some("users"), tag: tags::MEMBERS },
-    Section { name: "topics", table: Some("forum_topics"), tag: tags::FORUMS },
-    Section { name: "photos", table: Some("photos"), tag: tags::PHOTOS },
-    Section { name: "galleries", table: Some("galleries"), tag: tags::PHOTOS },
+    Section { name: "pages", max_id: None, tag: tags::SITE },
+    Section { name: "posts", max_id: Some("SELECT MAX(id) FROM blog_posts"), tag: tags::BLOG },
+    Section { name: "members", max_id: Some("SELECT MAX(id) FROM users"), tag: tags::MEMBERS },
+    Section { name: "topics", max_id: Some("SELECT MAX(id) FROM forum_topics"), tag: tags::FORUMS },
+    Section { name: "photos", max_id: Some("SELECT MAX(id) FROM photos"), tag: tags::PHOTOS },
+    Section { name: "galleries", max_id: Some("SELECT MAX(id) FROM galleries"), tag: tags::PHOTOS },
 ];
 
 async fn index(State(state): State<AppState>) -> AppResult<Response> {
     let base = state.config.public_url();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
     for section in SECTIONS {
-        let blocks = match section.table {
+        let blocks = match section.max_id {
             None => 1,
-            Some(table) => {
-                let row = state.db.query(sql_max_id(table)).fetch_one(state.db.r()).await?;
+            Some(sql) => {
+                let row = state.db.query(sql).fetch_one(state.db.r()).await?;
                 let max: Option<i64> = row.try_get(0)?;
                 max.map_or(0, |m| (m + BLOCK - 1) / BLOCK)
             }
@@ -76,16 +77,6 @@ async fn index(State(state): State<AppState>) -> AppResult<Response> {
     let every = SECTIONS.iter().map(|s| s.tag.to_string());
     crate::pagecache::keep(&mut response, every, None);
     Ok(response)
-}
-
-fn sql_max_id(table: &str) -> &'static str {
-    match table {
-        "blog_posts" => "SELECT MAX(id) FROM blog_posts",
-        "users" => "SELECT MAX(id) FROM users",
-        "forum_topics" => "SELECT MAX(id) FROM forum_topics",
-        "photos" => "SELECT MAX(id) FROM photos",
-        _ => "SELECT MAX(id) FROM galleries",
-    }
 }
 
 /// One URL: its path and when it last changed (None: it changes all the time).

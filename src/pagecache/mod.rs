@@ -204,10 +204,17 @@ impl PageCache {
 /// Marks a response made without a template (a feed, the sitemap) as an
 /// anonymous page to keep, checked against `tags` as pages are.
 pub fn keep(response: &mut Response, tags: impl IntoIterator<Item = String>, until: Option<i64>) {
-    let mut tags: Vec<String> = tags.into_iter().chain([tags::SITE.to_string()]).collect();
-    tags.sort_unstable();
-    tags.dedup();
-    response.extensions_mut().insert(PageTags { tags, until, views: None });
+    response.extensions_mut().insert(PageTags::new(tags, until, None));
+}
+
+impl PageTags {
+    /// What a page shows, with the site-wide tag every page depends on.
+    pub fn new(tags: impl IntoIterator<Item = String>, until: Option<i64>, views: Option<(&'static str, i64)>) -> PageTags {
+        let mut tags: Vec<String> = tags.into_iter().chain([tags::SITE.to_string()]).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        PageTags { tags, until, views }
+    }
 }
 
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::crypto;
-use crate::pagecache::{tags, PageTags};
+use crate::pagecache::PageTags;
 use crate::web::error::AppResult;
 use crate::web::session::Session;
 use crate::web::{cookies, csrf};
@@ -121,11 +121,7 @@ impl Page {
         let html = self.state.templates.render(template, context! { ..extra, ..base })?;
         let mut response = (status, Html(html)).into_response();
         if !personal && status == StatusCode::OK && !self.tags.is_empty() {
-            let mut tags = self.tags;
-            tags.push(tags::SITE.to_string());
-            tags.sort_unstable();
-            tags.dedup();
-            response.extensions_mut().insert(PageTags { tags, until: self.until, views: self.views });
+            response.extensions_mut().insert(PageTags::new(self.tags, self.until, self.views));
         }
         let headers = response.headers_mut();
         // Pages for one person are never stored anywhere; the rest revalidate.
