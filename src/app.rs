@@ -257,7 +257,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Remembered pages for visitors are answered before routing.
+    let app = crate::pagecache::FastHits::new(state.clone(), router(state.clone()));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app);
     crate::views::spawn_flusher(state.clone());
     let workers = crate::jobs::worker::start(&state);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

@@ -102,7 +102,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    fn record(&self, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn record(&self, route: &str, status: u16, seconds: f64) {
         {
             let mut routes = self.routes.lock().expect("metrics lock");
             if !routes.contains_key(route) {

@@ -16,6 +16,7 @@ backend_tests!(
     conditional_requests_and_compression,
     a_cold_page_under_a_crowd_is_rendered_once,
     a_scheduled_post_appears_when_due_on_cached_lists,
+    hits_answered_before_routing_carry_every_header_and_are_counted,
 );
 
 /// A forum, a topic by ava and a published blog post by ava.
@@ -134,6 +135,19 @@ macro_rules! after_write {
 
 async fn every_write_kind_shows_at_once_to_visitors(b: Backend) {
     let s = site(TestApp::spawn(b).await).await;
+    every_write_kind_shows_at_once(&s, &s.app).await;
+}
+
+/// A multipart form sent by `client`, with a CSRF token from `form_page`.
+async fn multipart_with(app: &TestApp, client: &Client, form_page: &str, action: &str, form: reqwest::multipart::Form) -> Page {
+    let form = form.text("csrf_token", app.get_with(client, form_page).await.csrf());
+    let response = client.post(app.url(action)).multipart(form).send().await.unwrap();
+    Page { status: response.status(), headers: response.headers().clone(), text: response.text().await.unwrap() }
+}
+
+/// Every kind of write made through `s.app` shows at once to visitors of
+/// `reader` (the same process, or another sharing its cache).
+async fn every_write_kind_shows_at_once(s: &Site, reader: &TestApp) {
     let (app, ava, ben, topic) = (&s.app, &s.ava, &s.ben, s.topic.as_str());
     let settings = "/accounts/settings";
     let topic_id: i64 = topic.trim_start_matches("/forums/t/").split('-').next().unwrap().parse().unwrap();
@@ -146,46 +160,65 @@ async fn every_write_kind_shows_at_once_to_visitors(b: Backend) {
         let body = format!("Reply number {next} about wool.");
         // The lists link to the latest post.
         let expected = if path == topic { body.clone() } else { format!("/forums/p/{next}") };
-        after_write!(app, path, &expected, app.post_with(ben, settings, &format!("/forums/t/{topic_id}/reply"), &[("body", &body)]));
+        after_write!(reader, path, &expected, app.post_with(ben, settings, &format!("/forums/t/{topic_id}/reply"), &[("body", &body)]));
     }
     // Editing a post.
     let first_post = app.count("SELECT MIN(id) FROM forum_posts").await;
-    after_write!(app, topic, "Warm iron, edited.", app.post_with(ava, settings, &format!("/forums/p/{first_post}/edit"), &[("title", "Linen care"), ("body", "Warm iron, edited.")]));
+    after_write!(reader, topic, "Warm iron, edited.", app.post_with(ava, settings, &format!("/forums/p/{first_post}/edit"), &[("title", "Linen care"), ("body", "Warm iron, edited.")]));
+    // Deleting a reply takes it off the topic.
+    let reply_to = format!("/forums/t/{topic_id}/reply");
+    after_write!(reader, topic, "Mind the moths.", app.post_with(ava, settings, &reply_to, &[("body", "Mind the moths.")]));
+    let reply = app.count("SELECT MAX(id) FROM forum_posts").await;
+    cached(reader, topic).await;
+    let removed = app.post_with(ava, settings, &format!("/forums/p/{reply}/delete"), &[]).await;
+    assert!(removed.status.is_redirection(), "{}", removed.text);
+    assert!(!visit(reader, topic).await.text.contains("Mind the moths."), "a deleted reply is still shown");
     // A moderator locks the topic.
     let nina = logged_in(app, "nina").await;
-    after_write!(app, topic, "badge--locked", app.post_with(&nina, settings, &format!("/forums/t/{topic_id}/moderate"), &[("action", "lock")]));
+    after_write!(reader, topic, "badge--locked", app.post_with(&nina, settings, &format!("/forums/t/{topic_id}/moderate"), &[("action", "lock")]));
     // A new signature shows under every post.
-    after_write!(app, topic, "Mending over buying.", app.post_with(ava, "/forums/settings", "/forums/settings", &[("signature", "Mending over buying.")]));
+    after_write!(reader, topic, "Mending over buying.", app.post_with(ava, "/forums/settings", "/forums/settings", &[("signature", "Mending over buying.")]));
     // A profile change shows wherever the member appears.
-    after_write!(app, topic, "Ava Linen", app.post_with(ava, settings, "/accounts/settings/profile", &[("display_name", "Ava Linen"), ("bio", "Wool."), ("location", ""), ("website", "")]));
-    after_write!(app, "/members", "Ben Tweed", app.post_with(ben, settings, "/accounts/settings/profile", &[("display_name", "Ben Tweed"), ("bio", ""), ("location", ""), ("website", "")]));
+    after_write!(reader, topic, "Ava Linen", app.post_with(ava, settings, "/accounts/settings/profile", &[("display_name", "Ava Linen"), ("bio", "Wool."), ("location", ""), ("website", "")]));
+    after_write!(reader, "/members", "Ben Tweed", app.post_with(ben, settings, "/accounts/settings/profile", &[("display_name", "Ben Tweed"), ("bio", ""), ("location", ""), ("website", "")]));
     // A comment on a blog post, and a vote on it.
-    after_write!(app, post, "Lovely capsule.", app.post_with(ben, post, &format!("/comments/blog_post/{post_id}"), &[("body", "Lovely capsule."), ("parent", ""), ("next", post)]));
-    let before = cached(app, post).await;
+    after_write!(reader, post, "Lovely capsule.", app.post_with(ben, post, &format!("/comments/blog_post/{post_id}"), &[("body", "Lovely capsule."), ("parent", ""), ("next", post)]));
+    let before = cached(reader, post).await;
     assert_eq!(score(&before).as_deref(), Some("0"));
     let vote = app.post_with(ben, post, &format!("/votes/blog_post/{post_id}"), &[("value", "1")]).await;
     assert!(vote.status.is_redirection(), "{}", vote.text);
-    assert_eq!(score(&visit(app, post).await).as_deref(), Some("1"), "the score is stale");
+    assert_eq!(score(&visit(reader, post).await).as_deref(), Some("1"), "the score is stale");
     // A vote on the comment changes the post's page too.
     let comment_id = app.count("SELECT MAX(id) FROM comments").await;
-    cached(app, post).await;
+    cached(reader, post).await;
     let up = app.post_with(ava, post, &format!("/votes/comment/{comment_id}"), &[("value", "1")]).await;
     assert!(up.status.is_redirection(), "{}", up.text);
-    assert_eq!(visit(app, post).await.header("x-cache"), "MISS", "a comment's vote left the post's page cached");
+    assert_eq!(visit(reader, post).await.header("x-cache"), "MISS", "a comment's vote left the post's page cached");
     // A new blog post shows on the lists and the home page.
     for path in ["/blog", "/blog/ava"] {
         let title = format!("Wool guide for {}", path.len());
-        after_write!(app, path, &title, app.post_with(ava, "/blog/new", "/blog/new", &[("title", &title), ("body", "Warm."), ("action", "publish")]));
+        after_write!(reader, path, &title, app.post_with(ava, "/blog/new", "/blog/new", &[("title", &title), ("body", "Warm."), ("action", "publish")]));
     }
-    after_write!(app, "/blog", "Capsule notes, revised", app.post_with(ava, &format!("{post}/edit"), &format!("{post}/edit"), &[("title", "Capsule notes, revised"), ("body", "Ten pieces."), ("action", "publish")]));
+    after_write!(reader, "/blog", "Capsule notes, revised", app.post_with(ava, &format!("{post}/edit"), &format!("{post}/edit"), &[("title", "Capsule notes, revised"), ("body", "Ten pieces."), ("action", "publish")]));
     // Deactivating a member hides them everywhere.
     let staff = app.member("sam", PW, "staff").await;
     let sam = app.client_for(staff).await;
-    let before = cached(app, "/members").await;
+    let before = cached(reader, "/members").await;
     assert!(before.text.contains("Ben Tweed"));
     let off = app.post_with(&sam, "/u/ben", "/u/ben/deactivate", &[("active", "0")]).await;
     assert!(off.status.is_redirection(), "{}", off.text);
-    assert!(!visit(app, "/members").await.text.contains("Ben Tweed"), "a deactivated member is still listed");
+    assert!(!visit(reader, "/members").await.text.contains("Ben Tweed"), "a deactivated member is still listed");
+    // A new picture shows wherever the member appears.
+    let picture = common::with_file(reqwest::multipart::Form::new(), common::png(120, 120), "me.png");
+    after_write!(reader, topic, "/media/avatars/", multipart_with(app, ava, settings, "/accounts/settings/avatar", picture));
+    // An upload shows on the photo grid; deleting it takes it away.
+    let photo = common::with_file(reqwest::multipart::Form::new().text("title", "Rust cardigan"), common::png(400, 300), "look.png");
+    after_write!(reader, "/photos", "Rust cardigan", multipart_with(app, ava, "/photos/upload", "/photos/upload", photo));
+    let photo_id = app.count("SELECT MAX(id) FROM photos").await;
+    cached(reader, "/photos").await;
+    let gone = app.post_with(ava, &format!("/photos/{photo_id}"), &format!("/photos/{photo_id}/delete"), &[]).await;
+    assert!(gone.status.is_redirection(), "{}", gone.text);
+    assert!(!visit(reader, "/photos").await.text.contains("Rust cardigan"), "a deleted photo is still on the grid");
 }
 
 async fn conditional_requests_and_compression(b: Backend) {
@@ -246,6 +279,37 @@ async fn a_cold_page_under_a_crowd_is_rendered_once(b: Backend) {
     assert_eq!(sqlx::Row::get::<i64, _>(&views, 0), 50);
 }
 
+/// Hits on remembered pages, and static files, are answered before the
+/// router (`pagecache::FastHits`): they must look and count exactly as if
+/// the whole stack had answered them.
+async fn hits_answered_before_routing_carry_every_header_and_are_counted(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let app = &s.app;
+    let hits_before = pages(app).0;
+    let first = cached(app, &s.topic).await;
+    let hit = visit(app, &s.topic).await;
+    assert_eq!(hit.header("x-cache"), "HIT");
+    assert_eq!(hit.text, first.text);
+    assert_eq!(pages(app).0 - hits_before, 2, "hits are counted once each");
+    let css = app.get("/").await.text.split("href=\"/static/css/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let file = visit(app, &format!("/static/css/{css}")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.header("cache-control"), "public, max-age=31536000, immutable");
+    for answer in [&hit, &file] {
+        for name in ["content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy", "permissions-policy"] {
+            assert!(!answer.header(name).is_empty(), "no {name} on a fast answer");
+        }
+        assert_eq!(answer.header("x-request-id").len(), 16, "no request id on a fast answer");
+    }
+    let metrics = app.get("/metrics").await.text;
+    let count = |route: &str| -> u64 {
+        let prefix = format!("coterie_requests_total{{route=\"{route}\",status=\"200\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0, |n| n.parse().unwrap())
+    };
+    assert!(count("/forums/t/{topic}") >= 3, "topic views not counted:\n{metrics}");
+    assert!(count("/static/{*path}") >= 1, "static files not counted:\n{metrics}");
+}
+
 async fn a_scheduled_post_appears_when_due_on_cached_lists(b: Backend) {
     let s = site(TestApp::spawn(b).await).await;
     let app = &s.app;
@@ -278,19 +342,29 @@ fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
 }
 
-/// Writes through one process are seen at once by visitors of the other.
-async fn two_processes_stay_exact(var: &str) {
-    let Some(cache) = shared_cache(var) else { return };
+/// Two app processes sharing one database and the cache server named by
+/// `var`, both known to the site by the first one's address (as behind a
+/// proxy), or None when the server is not configured.
+async fn two_processes(var: &str) -> Option<(TestApp, TestApp)> {
+    let cache = shared_cache(var)?;
     let first_cache = cache.clone();
     let one = TestApp::with(Backend::Sqlite).config(move |c| c.cache_url = first_cache).spawn().await;
     let database = format!("sqlite://{}/coterie.db", one.data.path().display());
+    let public_url = one.state.config.public_url();
     let two = TestApp::with(Backend::Sqlite)
         .config(move |c| {
             c.cache_url = cache;
             c.database_url = database;
+            c.public_url = public_url;
         })
         .spawn()
         .await;
+    Some((one, two))
+}
+
+/// Writes through one process are seen at once by visitors of the other.
+async fn two_processes_stay_exact(var: &str) {
+    let Some((one, two)) = two_processes(var).await else { return };
     let s = site(one).await;
     let topic_id = s.topic.trim_start_matches("/forums/t/").split('-').next().unwrap().to_string();
     // Both processes serve the page from the shared cache.
@@ -310,6 +384,62 @@ async fn two_processes_stay_exact(var: &str) {
     let page = visit(&two, path).await;
     assert_ne!(page.header("x-cache"), "HIT");
     assert_eq!(score(&page).as_deref(), Some("1"), "the second process shows the old score");
+}
+
+/// Every kind of write through one process shows at once to visitors of
+/// the other.
+async fn every_write_kind_shows_across_processes(var: &str) {
+    let Some((one, two)) = two_processes(var).await else { return };
+    let s = site(one).await;
+    every_write_kind_shows_at_once(&s, &two).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_shows_every_write_kind_across_processes() {
+    every_write_kind_shows_across_processes("COTERIE_TEST_REDIS_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_shows_every_write_kind_across_processes() {
+    every_write_kind_shows_across_processes("COTERIE_TEST_MEMCACHED_URL").await;
+}
+
+/// A crowd split over two processes asks for a page neither has: one
+/// process makes it, once, and every other request gets that copy.
+async fn a_cold_page_is_made_once_across_processes(var: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some((one, two)) = two_processes(var).await else { return };
+    let s = site(one).await;
+    let stored = |app: &TestApp| app.state.pages.stats.stored.load(Relaxed);
+    let before = stored(&s.app) + stored(&two);
+    let crowd: Vec<_> = (0..40)
+        .map(|i| {
+            let url = if i % 2 == 0 { s.app.url(&s.topic) } else { two.url(&s.topic) };
+            tokio::spawn(async move {
+                let response = reqwest::get(url).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                response.text().await.unwrap()
+            })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for visitor in crowd {
+        bodies.push(visitor.await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the crowd saw different pages");
+    assert!(bodies[0].contains("Cold wash, line dry."));
+    assert_eq!(stored(&s.app) + stored(&two) - before, 1, "the page was made by more than one process");
+    assert_eq!(visit(&two, &s.topic).await.header("x-cache"), "HIT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_makes_a_cold_page_once_across_processes() {
+    a_cold_page_is_made_once_across_processes("COTERIE_TEST_REDIS_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_makes_a_cold_page_once_across_processes() {
+    a_cold_page_is_made_once_across_processes("COTERIE_TEST_MEMCACHED_URL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

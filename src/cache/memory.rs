@@ -1,5 +1,6 @@
 //! The in-process cache: moka, bounded by bytes, with a lifetime per entry.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ impl Expiry<String, Entry> for PerEntry {
 pub struct MemoryCache {
     inner: Arc<Moka<String, Entry>>,
     pub(crate) counters: Arc<super::Counters>,
+    /// Deletes so far (see `Cache::local_changes`).
+    deletes: Arc<AtomicU64>,
 }
 
 impl MemoryCache {
@@ -46,7 +49,7 @@ impl MemoryCache {
             .weigher(|key: &String, entry: &Entry| (key.len() + entry.value.len() + 64).min(u32::MAX as usize) as u32)
             .expire_after(PerEntry)
             .build();
-        MemoryCache { inner: Arc::new(inner), counters: Arc::default() }
+        MemoryCache { inner: Arc::new(inner), counters: Arc::default(), deletes: Arc::default() }
     }
 
     pub async fn get(&self, key: &str) -> Option<Bytes> {
@@ -77,6 +80,13 @@ impl MemoryCache {
 
     pub async fn delete(&self, key: &str) {
         self.inner.invalidate(key).await;
+        // Counted after the delete: whoever reads the count before checking
+        // a value and finds it unchanged later saw no delete since.
+        self.deletes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn deletes(&self) -> u64 {
+        self.deletes.load(Ordering::Acquire)
     }
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> u64 {

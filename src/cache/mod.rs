@@ -85,6 +85,21 @@ impl Cache {
         }
     }
 
+    /// Is this the in-process cache (no other process shares it)?
+    pub fn is_local(&self) -> bool {
+        matches!(self, Cache::Memory(_))
+    }
+
+    /// With the in-process cache, how many deletes it has had: while this
+    /// stays the same, nothing checked against it has changed (no other
+    /// process can change it). None with a shared cache.
+    pub fn local_changes(&self) -> Option<u64> {
+        match self {
+            Cache::Memory(c) => Some(c.deletes()),
+            _ => None,
+        }
+    }
+
     fn counters(&self) -> &Counters {
         match self {
             Cache::Memory(c) => &c.counters,

@@ -16,16 +16,25 @@
 //!
 //! Stampedes: concurrent misses for one key in a process wait for the first
 //! one's page instead of rendering their own.
+//!
+//! Hits: each process keeps the pages it served decoded, ready to answer
+//! from (`remembered`). A hit then only checks the page's tag versions, in
+//! one round trip to a shared cache; with the in-process cache, not even
+//! that while no write has touched any tag since the last check.
 
+mod remembered;
 pub mod tags;
+
+pub use remembered::FastHits;
+use remembered::{remembered, Remembered};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -64,6 +73,7 @@ pub struct PageCache {
     enabled: bool,
     max_age: Duration,
     flights: Mutex<HashMap<String, watch::Receiver<Option<Arc<Entry>>>>>,
+    remembered: Remembered,
     pub stats: PageStats,
 }
 
@@ -75,7 +85,13 @@ const VARY: &str = "Accept-Encoding, Cookie";
 
 impl PageCache {
     pub fn new(enabled: bool, max_age: Duration) -> PageCache {
-        PageCache { enabled, max_age, flights: Mutex::new(HashMap::new()), stats: PageStats::default() }
+        PageCache {
+            enabled,
+            max_age,
+            flights: Mutex::new(HashMap::new()),
+            remembered: Remembered::default(),
+            stats: PageStats::default(),
+        }
     }
 }
 
@@ -88,11 +104,41 @@ struct Entry {
     tags: Vec<String>,
     versions: Vec<String>,
     views: Option<(String, i64)>,
+    /// Unix time the stored copy expires.
+    #[serde(default)]
+    expires_at: i64,
     #[serde(skip)]
     body: Bytes,
+    /// The headers above, made once.
+    #[serde(skip)]
+    ready: ReadyHeaders,
+}
+
+#[derive(Default)]
+struct ReadyHeaders {
+    content_type: Option<HeaderValue>,
+    content_encoding: Option<HeaderValue>,
+    etag: Option<HeaderValue>,
+}
+
+impl ReadyHeaders {
+    fn of(entry: &Entry) -> ReadyHeaders {
+        let value = |s: &str| HeaderValue::from_str(s).ok();
+        ReadyHeaders {
+            content_type: value(&entry.content_type),
+            content_encoding: entry.content_encoding.as_deref().and_then(value),
+            etag: value(&entry.etag),
+        }
+    }
 }
 
 impl Entry {
+    /// The entry with its headers made ready.
+    fn ready(mut self) -> Entry {
+        self.ready = ReadyHeaders::of(&self);
+        self
+    }
+
     fn encode(&self) -> Bytes {
         let meta = serde_json::to_vec(self).expect("an entry serializes");
         let mut out = Vec::with_capacity(4 + meta.len() + self.body.len());
@@ -107,7 +153,7 @@ impl Entry {
         let meta = raw.get(4..4 + len)?;
         let mut entry: Entry = serde_json::from_slice(meta).ok()?;
         entry.body = raw.slice(4 + len..);
-        Some(entry)
+        Some(entry.ready())
     }
 
     fn response(&self, request_headers: &HeaderMap, hit: bool) -> Response {
@@ -121,17 +167,17 @@ impl Entry {
             Response::new(Body::from(self.body.clone()))
         };
         let h = response.headers_mut();
-        let value = |s: &str| HeaderValue::from_str(s).ok();
+        let ready = &self.ready;
         if !not_modified {
-            if let Some(v) = value(&self.content_type) {
-                h.insert(header::CONTENT_TYPE, v);
+            if let Some(v) = &ready.content_type {
+                h.insert(header::CONTENT_TYPE, v.clone());
             }
-            if let Some(v) = self.content_encoding.as_deref().and_then(value) {
-                h.insert(header::CONTENT_ENCODING, v);
+            if let Some(v) = &ready.content_encoding {
+                h.insert(header::CONTENT_ENCODING, v.clone());
             }
         }
-        if let Some(v) = value(&self.etag) {
-            h.insert(header::ETAG, v);
+        if let Some(v) = &ready.etag {
+            h.insert(header::ETAG, v.clone());
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert(header::VARY, HeaderValue::from_static(VARY));
@@ -166,6 +212,14 @@ fn negotiate(headers: &HeaderMap) -> &'static str {
     } else {
         "identity"
     }
+}
+
+/// The cache key of a visitor's request: the encoding it gets, its path
+/// and query.
+fn cache_key(request: &Request) -> String {
+    let encoding = negotiate(request.headers());
+    let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("page:{encoding}:{path}")
 }
 
 /// Removes a key's flight when its leader finishes or is dropped, so a
@@ -225,13 +279,17 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         }
         return next.run(request).await;
     }
-    let encoding = negotiate(request.headers());
+    let key = cache_key(&request);
     // What is compressed inside is exactly what the key says.
+    let encoding = negotiate(request.headers());
     request.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
-    let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let key = format!("page:{encoding}:{path}");
 
-    if let Some(entry) = lookup(&state, &key).await {
+    if let Some(entry) = remembered(&state, &key).await {
+        pages.stats.hits.fetch_add(1, Ordering::Relaxed);
+        return served(&state, &entry, request.headers(), true);
+    }
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    if let Some(entry) = lookup(&state, &key, route.as_deref()).await {
         pages.stats.hits.fetch_add(1, Ordering::Relaxed);
         return served(&state, &entry, request.headers(), true);
     }
@@ -252,41 +310,123 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     };
 
     // The page may have been stored between our lookup and our joining.
-    if let Some(entry) = lookup(&state, &key).await {
+    if let Some(entry) = lookup(&state, &key, route.as_deref()).await {
         drop(flight);
         pages.stats.coalesced.fetch_add(1, Ordering::Relaxed);
         return served(&state, &entry, request.headers(), false);
     }
+    // Across processes: when another one is making this page, wait for its copy.
+    let claim = Claim::take(&state, &key).await;
+    if let Claim::Elsewhere = claim {
+        if let Some(entry) = wait_for_other_process(&state, &key, route.as_deref()).await {
+            let _ = flight.sender.send(Some(entry.clone()));
+            drop(flight);
+            pages.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            return served(&state, &entry, request.headers(), false);
+        }
+    }
+    let changes_before = state.cache.local_changes();
     let writes_before = tags::current_or_new(&state.cache, &[tags::WRITES.to_string()]).await;
     let request_headers = request.headers().clone();
     let response = next.run(request).await;
     let Some(declared) = storable(&response) else {
+        claim.release(&state, &key).await;
         return response;
     };
     let (parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
         Ok(body) => body,
         Err(e) => {
+            claim.release(&state, &key).await;
             tracing::error!(error = %e, "a page could not be read for the page cache");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let entry = Arc::new(Entry {
-        content_type: header_text(&parts.headers, header::CONTENT_TYPE).unwrap_or_default(),
-        content_encoding: header_text(&parts.headers, header::CONTENT_ENCODING),
-        etag: format!("\"{}\"", &crate::crypto::sha256_hex(&body)[..20]),
-        tags: declared.tags.clone(),
-        versions: Vec::new(),
-        views: None,
-        body,
-    });
+    let entry = Arc::new(
+        Entry {
+            content_type: header_text(&parts.headers, header::CONTENT_TYPE).unwrap_or_default(),
+            content_encoding: header_text(&parts.headers, header::CONTENT_ENCODING),
+            etag: format!("\"{}\"", &crate::crypto::sha256_hex(&body)[..20]),
+            tags: declared.tags.clone(),
+            versions: Vec::new(),
+            views: None,
+            expires_at: 0,
+            body,
+            ready: ReadyHeaders::default(),
+        }
+        .ready(),
+    );
     let stored = match writes_before {
         Some(before) => store(&state, &key, &entry, &declared, &before[0]).await,
         None => None,
     };
+    if let Some(stored) = &stored {
+        pages.remembered.keep(&state, &key, stored.clone(), changes_before, route.as_deref());
+    }
+    claim.release(&state, &key).await;
     let _ = flight.sender.send(stored);
     drop(flight);
     entry.response(&request_headers, false)
+}
+
+/// Who is making a missing page, across the processes sharing a cache
+/// server (within one process, `flights` already decide).
+enum Claim {
+    /// This process: others wait for its copy.
+    Ours,
+    /// Another process is making it.
+    Elsewhere,
+    /// Nobody can tell (the in-process cache, or the server is down).
+    Unknown,
+}
+
+/// How long a claim holds if its maker never releases it (a crash).
+const CLAIM_TTL: Duration = Duration::from_secs(10);
+/// How often a waiting process looks for the other's copy.
+const CLAIM_POLL: Duration = Duration::from_millis(20);
+
+fn claim_key(key: &str) -> String {
+    format!("making:{key}")
+}
+
+impl Claim {
+    async fn take(state: &AppState, key: &str) -> Claim {
+        if state.cache.is_local() {
+            return Claim::Unknown;
+        }
+        let claim = claim_key(key);
+        if state.cache.add(&claim, Bytes::from_static(b"1"), CLAIM_TTL).await {
+            return Claim::Ours;
+        }
+        // `add` also fails when the server is down: only a claim we can see counts.
+        match state.cache.get(&claim).await {
+            Some(_) => Claim::Elsewhere,
+            None => Claim::Unknown,
+        }
+    }
+
+    async fn release(&self, state: &AppState, key: &str) {
+        if let Claim::Ours = self {
+            state.cache.delete(&claim_key(key)).await;
+        }
+    }
+}
+
+/// The copy another process is making, once it is stored; None when that
+/// process gave up (its claim is gone with no page) or took too long.
+async fn wait_for_other_process(state: &AppState, key: &str, route: Option<&str>) -> Option<Arc<Entry>> {
+    let claim = claim_key(key);
+    let deadline = Instant::now() + FOLLOW_TIMEOUT;
+    while Instant::now() < deadline {
+        tokio::time::sleep(CLAIM_POLL).await;
+        if let Some(entry) = lookup(state, key, route).await {
+            return Some(entry);
+        }
+        if state.cache.get(&claim).await.is_none() {
+            return lookup(state, key, route).await;
+        }
+    }
+    None
 }
 
 /// A stored page as the answer, counting the view it stands for.
@@ -313,17 +453,28 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-/// A stored page whose versions all still hold.
-async fn lookup(state: &AppState, key: &str) -> Option<Arc<Entry>> {
-    // After an outage, missed deletes may still be on their way.
-    if !state.cache.settled() {
+/// A stored page whose versions all still hold, remembered decoded.
+async fn lookup(state: &AppState, key: &str, route: Option<&str>) -> Option<Arc<Entry>> {
+    // Read before the versions: a write after this is noticed by the next hit.
+    let changes = state.cache.local_changes();
+    let entry = Arc::new(Entry::decode(state.cache.get(key).await?)?);
+    if !holds(state, &entry).await {
         return None;
     }
-    let entry = Entry::decode(state.cache.get(key).await?)?;
+    state.pages.remembered.keep(state, key, entry.clone(), changes, route);
+    Some(entry)
+}
+
+/// Do the versions the page was stored under still hold?
+async fn holds(state: &AppState, entry: &Entry) -> bool {
+    // After an outage, missed deletes may still be on their way.
+    if !state.cache.settled() {
+        return false;
+    }
     let now = tags::current(&state.cache, &entry.tags).await;
     let holds = now.len() == entry.versions.len()
         && now.iter().zip(&entry.versions).all(|(v, kept)| v.as_deref() == Some(kept.as_bytes()));
-    (holds && state.cache.settled()).then(|| Arc::new(entry))
+    holds && state.cache.settled()
 }
 
 /// Stores the page under the versions its tags have now, unless a write
@@ -349,8 +500,11 @@ async fn store(state: &AppState, key: &str, page: &Entry, declared: &PageTags, w
         tags: declared.tags.clone(),
         versions: versions.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect(),
         views: declared.views.map(|(table, id)| (table.to_string(), id)),
+        expires_at: crate::db::now() + ttl.as_secs() as i64,
         body: page.body.clone(),
-    };
+        ready: ReadyHeaders::default(),
+    }
+    .ready();
     state.cache.set(key, entry.encode(), ttl).await;
     state.pages.stats.stored.fetch_add(1, Ordering::Relaxed);
     Some(Arc::new(entry))
@@ -384,7 +538,9 @@ mod tests {
             tags: vec!["topic:1".into()],
             versions: vec!["00ff".into()],
             views: Some(("forum_topics".into(), 7)),
+            expires_at: 1_800_000_000,
             body: Bytes::from_static(b"\x00\x01<html>"),
+            ready: ReadyHeaders::default(),
         };
         let back = Entry::decode(entry.encode()).unwrap();
         assert_eq!(back.body, entry.body);
@@ -392,6 +548,8 @@ mod tests {
         assert_eq!(back.versions, entry.versions);
         assert_eq!(back.views, entry.views);
         assert_eq!(back.content_encoding.as_deref(), Some("br"));
+        assert_eq!(back.expires_at, entry.expires_at);
+        assert_eq!(back.ready.etag.as_ref().map(|v| v.as_bytes()), Some(&b"\"abc\""[..]));
         assert!(Entry::decode(Bytes::from_static(b"\xff\xff\xff\xffjunk")).is_none());
         assert!(Entry::decode(Bytes::new()).is_none());
     }

@@ -208,45 +208,56 @@ pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 pub async fn serve(State(state): State<AppState>, UrlPath(path): UrlPath<String>, headers: HeaderMap) -> Response {
-    let Some((asset, immutable)) = state.assets.find(&path) else {
-        return AppError::NotFound.into_response();
-    };
-    let cache = if immutable { IMMUTABLE } else { "public, max-age=300, must-revalidate" };
-    let mut response = if not_modified(&headers, &asset.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if headers.contains_key(header::RANGE) {
-        // Ranges are of the file as it is, not of a compressed copy.
-        super::ranges::select(&headers, asset.body.clone(), &asset.etag).into_response()
-    } else {
-        let (body, coding) = if compressible(asset.content_type) {
-            match (accepts(&headers, "br").then(|| asset.brotli()).flatten(), accepts(&headers, "gzip")) {
-                (Some(br), _) => (br.clone(), Some("br")),
-                (None, true) => match asset.gzip() {
-                    Some(gz) => (gz.clone(), Some("gzip")),
-                    None => (asset.body.clone(), None),
-                },
-                _ => (asset.body.clone(), None),
-            }
+    state.assets.answer(&path, &headers).unwrap_or_else(|| AppError::NotFound.into_response())
+}
+
+impl Assets {
+    /// The answer to a request for the file at `path`, None if there is none.
+    pub fn answer(&self, path: &str, headers: &HeaderMap) -> Option<Response> {
+        let (asset, immutable) = self.find(path)?;
+        Some(asset.answer(immutable, headers))
+    }
+}
+
+impl Asset {
+    fn answer(&self, immutable: bool, headers: &HeaderMap) -> Response {
+        let cache = if immutable { IMMUTABLE } else { "public, max-age=300, must-revalidate" };
+        let mut response = if not_modified(headers, &self.etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else if headers.contains_key(header::RANGE) {
+            // Ranges are of the file as it is, not of a compressed copy.
+            super::ranges::select(headers, self.body.clone(), &self.etag).into_response()
         } else {
-            (asset.body.clone(), None)
+            let (body, coding) = if compressible(self.content_type) {
+                match (accepts(headers, "br").then(|| self.brotli()).flatten(), accepts(headers, "gzip")) {
+                    (Some(br), _) => (br.clone(), Some("br")),
+                    (None, true) => match self.gzip() {
+                        Some(gz) => (gz.clone(), Some("gzip")),
+                        None => (self.body.clone(), None),
+                    },
+                    _ => (self.body.clone(), None),
+                }
+            } else {
+                (self.body.clone(), None)
+            };
+            let mut response = body.into_response();
+            if let Some(coding) = coding {
+                response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            }
+            response
         };
-        let mut response = body.into_response();
-        if let Some(coding) = coding {
-            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(header::ETAG, self.etag.clone());
+        if compressible(self.content_type) {
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        if !h.contains_key(header::CONTENT_ENCODING) {
+            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         }
         response
-    };
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::ETAG, asset.etag.clone());
-    if compressible(asset.content_type) {
-        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
-    if !h.contains_key(header::CONTENT_ENCODING) {
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
-    response
 }
 
 #[cfg(test)]

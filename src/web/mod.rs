@@ -30,7 +30,12 @@ pub type FieldErrors = std::collections::BTreeMap<&'static str, String>;
 /// and no inline style; avatars may come from Gravatar.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    add_security_headers(&state.config, response.headers_mut());
+    response
+}
+
+/// The headers of [`security_headers`], added to `h`.
+pub fn add_security_headers(config: &crate::config::Config, h: &mut axum::http::HeaderMap) {
     let csp = "default-src 'self'; img-src 'self' data: https://www.gravatar.com https://gravatar.com; \
                style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; \
                form-action 'self'; frame-ancestors 'none'";
@@ -39,10 +44,9 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
-    if state.config.secure_cookies() {
+    if config.secure_cookies() {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
-    response
 }
 
 /// Turns every error response into the theme's friendly error page.
