@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use minijinja::{Environment, Error, ErrorKind, Value};
+use time::macros::format_description;
 
 use crate::web::assets::Assets;
 
@@ -43,9 +44,10 @@ impl Templates {
                 .url(path)
                 .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("no static file {path:?}")))
         });
-        env.add_filter("date", |ts: i64| format_time(ts, "[day padding:none] [month repr:short] [year]"));
-        env.add_filter("month", |ts: i64| format_time(ts, "[month repr:long] [year]"));
-        env.add_filter("isodate", |ts: i64| format_time(ts, "[year]-[month]-[day]T[hour]:[minute]:[second]Z"));
+        // Descriptions made at compile time: pages call these per item.
+        env.add_filter("date", |ts: i64| format_time(ts, format_description!("[day padding:none] [month repr:short] [year]")));
+        env.add_filter("month", |ts: i64| format_time(ts, format_description!("[month repr:long] [year]")));
+        env.add_filter("isodate", |ts: i64| format_time(ts, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")));
         let templates = Templates { env };
         // A broken theme template fails at start, not in front of a member.
         for (name, _) in embedded.iter().filter(|(n, _)| n.ends_with(".html") || n.ends_with(".txt")) {
@@ -59,10 +61,9 @@ impl Templates {
     }
 }
 
-fn format_time(ts: i64, format: &str) -> String {
+fn format_time(ts: i64, description: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
     let Ok(when) = time::OffsetDateTime::from_unix_timestamp(ts) else { return String::new() };
-    let Ok(description) = time::format_description::parse_borrowed::<2>(format) else { return String::new() };
-    when.format(&description).unwrap_or_default()
+    when.format(description).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -71,7 +72,7 @@ mod tests {
 
     #[test]
     fn dates_read_well() {
-        assert_eq!(format_time(1_780_000_000, "[day padding:none] [month repr:short] [year]"), "28 May 2026");
-        assert_eq!(format_time(0, "[month repr:long] [year]"), "January 1970");
+        assert_eq!(format_time(1_780_000_000, format_description!("[day padding:none] [month repr:short] [year]")), "28 May 2026");
+        assert_eq!(format_time(0, format_description!("[month repr:long] [year]")), "January 1970");
     }
 }
