@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Page benchmark: a forum topic page of 20 posts (the peers' data shape) as
-# a visitor sees it, from the page cache and with it off, measured by
+# a visitor sees it, from the page cache, with it off, and from the page
+# cache through nginx in front (deploy/nginx.conf, both on the server's
+# core: bench/nginx-front.sh), measured by
 # ../shared/peers/web/run-peers.sh in candidate mode beside the plain hyper
 # server (serving the very same bytes: LIMIT_BODY) and Django with and
 # without memcached, in one run. Prints the peers' table with the ratios.
 #
-#   bench/pages.sh            cached and uncached, against limit and django
+#   bench/pages.sh            cached, uncached and nginx, against limit and django
 #   PEERS="limit" bench/pages.sh
 #
-# Env: PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached"),
+# Env: PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached nginx"),
 # PORT (18090), and run-peers.sh's own (DURATION, REPS, CONNS, ...).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,10 +33,12 @@ PY
 url="http://127.0.0.1:$port/forums/t/$topic"
 echo "pages.sh: measuring $url" >&2
 
-for mode in ${MODES:-cached uncached}; do
+for mode in ${MODES:-cached uncached nginx}; do
   enabled=true
   [[ $mode == uncached ]] && enabled=false
-  cmd="RUST_LOG=warn COTERIE_PAGE_CACHE_ENABLED=$enabled COTERIE_DATA_DIR=$data exec '$bin' serve --addr 127.0.0.1:$port"
+  env="RUST_LOG=warn COTERIE_PAGE_CACHE_ENABLED=$enabled COTERIE_DATA_DIR=$data"
+  cmd="$env exec '$bin' serve --addr 127.0.0.1:$port"
+  [[ $mode == nginx ]] && cmd="$env exec '$ROOT/bench/nginx-front.sh' $port $((port + 1)) '$data' '$bin'"
   # The limit server returns exactly the bytes Coterie sends for this page.
   body=$data/topic-$mode.html
   (eval "$cmd" & pid=$!; for _ in $(seq 50); do curl -sf -o "$body" "$url" && break; sleep 0.2; done; kill $pid; wait $pid 2>/dev/null) || true
