@@ -62,12 +62,66 @@ impl Histogram {
         Some(f64::INFINITY)
     }
 
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name`, with
+    /// `labels` (`a="b"`, or empty) on each, and returns the count written:
+    /// the sum of the buckets read, so a scrape is consistent even while
+    /// observations land.
+    fn write(&self, out: &mut String, name: &str, labels: &str) -> u64 {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = cumulative + self.buckets[BUCKETS.len()].load(Ordering::Relaxed);
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{braced} {count}");
+        count
+    }
+
     fn merge_into(&self, all: &Histogram) {
         for (a, b) in all.buckets.iter().zip(&self.buckets) {
             a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         all.count.fetch_add(self.count.load(Ordering::Relaxed), Ordering::Relaxed);
         all.sum_micros.fetch_add(self.sum_micros.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Events per second over the last minute: (second, count) slots, one per
+/// second of the window, reused as time goes round.
+struct Rate([(AtomicU64, AtomicU64); WINDOW]);
+
+impl Rate {
+    const fn new() -> Rate {
+        Rate([const { (AtomicU64::new(0), AtomicU64::new(0)) }; WINDOW])
+    }
+
+    /// Counts one event in second `now` (seconds since some start).
+    fn count(&self, now: u64) {
+        let (second, count) = &self.0[now as usize % WINDOW];
+        if second.swap(now, Ordering::Relaxed) != now {
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events per second over the last full minute before `now` (or since
+    /// the start, in the first minute).
+    fn per_second_at(&self, now: u64) -> f64 {
+        let span = now.clamp(1, WINDOW as u64);
+        let total: u64 = self
+            .0
+            .iter()
+            .filter(|(s, _)| {
+                let s = s.load(Ordering::Relaxed);
+                s < now && now - s <= span
+            })
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum();
+        total as f64 / span as f64
     }
 }
 
@@ -84,8 +138,8 @@ pub struct Metrics {
     /// By route template; looked up by `&str`, so a request allocates only
     /// the first time its route is seen.
     routes: Mutex<HashMap<String, Route>>,
-    /// Requests per second over the last minute: (second, count) slots.
-    seconds: [(AtomicU64, AtomicU64); WINDOW],
+    /// Requests per second over the last minute.
+    seconds: Rate,
     /// Photo sizes made after their upload (first requests, regenerate).
     pub photo_sizes_made: AtomicU64,
 }
@@ -95,7 +149,7 @@ impl Default for Metrics {
         Metrics {
             started: Instant::now(),
             routes: Mutex::default(),
-            seconds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            seconds: Rate::new(),
             photo_sizes_made: AtomicU64::new(0),
         }
     }
@@ -112,34 +166,12 @@ impl Metrics {
             *figures.statuses.entry(status).or_insert(0) += 1;
             figures.latency.observe(seconds);
         }
-        self.count_second(self.started.elapsed().as_secs());
-    }
-
-    fn count_second(&self, now: u64) {
-        let (second, count) = &self.seconds[now as usize % WINDOW];
-        if second.swap(now, Ordering::Relaxed) != now {
-            count.store(0, Ordering::Relaxed);
-        }
-        count.fetch_add(1, Ordering::Relaxed);
+        self.seconds.count(self.started.elapsed().as_secs());
     }
 
     /// Requests per second over the last full minute (or since start).
     fn per_second(&self) -> f64 {
-        self.per_second_at(self.started.elapsed().as_secs())
-    }
-
-    fn per_second_at(&self, now: u64) -> f64 {
-        let span = now.clamp(1, WINDOW as u64);
-        let total: u64 = self
-            .seconds
-            .iter()
-            .filter(|(s, _)| {
-                let s = s.load(Ordering::Relaxed);
-                s < now && now - s <= span
-            })
-            .map(|(_, c)| c.load(Ordering::Relaxed))
-            .sum();
-        total as f64 / span as f64
+        self.seconds.per_second_at(self.started.elapsed().as_secs())
     }
 
     fn overall(&self) -> Histogram {
@@ -193,17 +225,7 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
     }
     out.push_str("# HELP coterie_request_seconds Time to answer, by route template.\n# TYPE coterie_request_seconds histogram\n");
     for name in &names {
-        let h = &routes[*name].latency;
-        let route = escape(name);
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += h.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}");
-        }
-        let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "coterie_request_seconds_sum{{route=\"{route}\"}} {}", h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "coterie_request_seconds_count{{route=\"{route}\"}} {count}");
+        routes[*name].latency.write(&mut out, "coterie_request_seconds", &format!("route=\"{}\"", escape(name)));
     }
     drop(routes);
     let cache = state.cache.stats();
@@ -308,16 +330,35 @@ mod tests {
 
     #[test]
     fn requests_per_second_counts_the_last_minute() {
-        let m = Metrics::default();
-        (0..10).for_each(|_| m.count_second(5));
-        (0..20).for_each(|_| m.count_second(6));
+        let m = Rate::new();
+        (0..10).for_each(|_| m.count(5));
+        (0..20).for_each(|_| m.count(6));
         // The second still running does not count yet.
         assert_eq!(m.per_second_at(6), 10.0 / 6.0);
         assert_eq!(m.per_second_at(7), 30.0 / 7.0);
         assert_eq!(m.per_second_at(100), 0.0, "seconds older than the window count no more");
         // A slot reused a minute later starts again from zero.
-        m.count_second(65);
+        m.count(65);
         assert_eq!(m.per_second_at(66), 21.0 / 60.0, "seconds 6 to 65");
         assert_eq!(m.per_second_at(67), 1.0 / 60.0, "seconds 7 to 66");
+    }
+
+    #[test]
+    fn histogram_lines_add_up() {
+        let h = Histogram::default();
+        h.observe(0.0002);
+        h.observe(0.003);
+        h.observe(7.0);
+        let mut out = String::new();
+        assert_eq!(h.write(&mut out, "x", "backend=\"sqlite\""), 3);
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"0.0005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"0.005\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"2.5\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_sum{backend=\"sqlite\"} 7.0032\n"), "{out}");
+        assert!(out.ends_with("x_count{backend=\"sqlite\"} 3\n"), "{out}");
+        let mut bare = String::new();
+        h.write(&mut bare, "y", "");
+        assert!(bare.contains("y_bucket{le=\"+Inf\"} 3\n") && bare.contains("y_count 3\n"), "{bare}");
     }
 }
