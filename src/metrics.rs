@@ -4,7 +4,10 @@
 //!
 //! Requests are counted by route template (`/forums/t/{topic}`, never the
 //! raw path, so the number of series stays bounded) and status, with a
-//! latency histogram per route.
+//! latency histogram per route. Database statements are counted and timed
+//! process-wide (see [`queries`]).
+
+pub mod queries;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,6 +41,11 @@ struct Histogram {
 }
 
 impl Histogram {
+    /// An empty histogram, for a `static`.
+    const fn new() -> Histogram {
+        Histogram { buckets: [const { AtomicU64::new(0) }; BUCKETS.len() + 1], count: AtomicU64::new(0), sum_micros: AtomicU64::new(0) }
+    }
+
     fn observe(&self, seconds: f64) {
         let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -60,6 +68,12 @@ impl Histogram {
             }
         }
         Some(f64::INFINITY)
+    }
+
+    /// Mean in seconds, if anything was observed.
+    fn mean(&self) -> Option<f64> {
+        let count = self.count.load(Ordering::Relaxed);
+        (count > 0).then(|| self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6 / count as f64)
     }
 
     /// Writes the `_bucket`, `_sum` and `_count` lines of `name`, with
@@ -228,6 +242,7 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
         routes[*name].latency.write(&mut out, "coterie_request_seconds", &format!("route=\"{}\"", escape(name)));
     }
     drop(routes);
+    queries::write(&mut out, &state.db.backend.name().to_ascii_lowercase());
     let cache = state.cache.stats();
     let kind = state.cache.kind();
     let gauge = |out: &mut String, name: &str, help: &str, kind_of: &str, lines: &[(String, f64)]| {
@@ -293,11 +308,12 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
     let cache = state.cache.stats();
     let p = &state.pages.stats;
     let (jobs_queued, jobs_dead) = crate::jobs::queue::depth(&state.db).await?;
+    let (queries_per_second, requests_per_second) = (queries::per_second(), state.metrics.per_second());
     page.render(
         "status.html",
         context! {
             uptime => state.metrics.started.elapsed().as_secs(),
-            per_second => format!("{:.1}", state.metrics.per_second()),
+            per_second => format!("{requests_per_second:.1}"),
             requests => all.count.load(Ordering::Relaxed),
             p50 => ms(0.5), p99 => ms(0.99),
             page_hit_rate => format!("{:.1}", page_hit_rate(&state) * 100.0),
@@ -305,6 +321,9 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
             cache_kind => state.cache.kind(), cache_hit_rate => format!("{:.1}", cache.hit_rate() * 100.0),
             cache_errors => cache.errors, cache_up => state.cache.ping().await,
             database => state.db.backend.name(), database_up => state.db.ping().await,
+            queries => queries::count(), queries_per_second => format!("{queries_per_second:.1}"),
+            queries_per_request => (requests_per_second > 0.0).then(|| format!("{:.1}", queries_per_second / requests_per_second)),
+            query_mean => queries::mean_seconds().map(|s| format!("{:.2} ms", s * 1000.0)),
             jobs_queued => jobs_queued, jobs_dead => jobs_dead,
         },
     )
