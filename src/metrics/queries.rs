@@ -57,7 +57,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     clock();
-    Counter.with_filter(Targets::new().with_target(TARGET, LevelFilter::TRACE))
+    // DEBUG: sqlx's level for statements (WARN for slow ones). Enabling
+    // TRACE would raise the global max level, and so the cost of every
+    // `trace!` in every crate, for nothing.
+    Counter.with_filter(Targets::new().with_target(TARGET, LevelFilter::DEBUG))
 }
 
 /// Installs the process's tracing subscriber: `log` (the log output, with
