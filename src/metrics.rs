@@ -4,7 +4,10 @@
 //!
 //! Requests are counted by route template (`/forums/t/{topic}`, never the
 //! raw path, so the number of series stays bounded) and status, with a
-//! latency histogram per route.
+//! latency histogram per route. Database statements are counted and timed
+//! process-wide (see [`queries`]).
+
+pub mod queries;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,6 +41,11 @@ struct Histogram {
 }
 
 impl Histogram {
+    /// An empty histogram, for a `static`.
+    const fn new() -> Histogram {
+        Histogram { buckets: [const { AtomicU64::new(0) }; BUCKETS.len() + 1], count: AtomicU64::new(0), sum_micros: AtomicU64::new(0) }
+    }
+
     fn observe(&self, seconds: f64) {
         let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -62,12 +70,72 @@ impl Histogram {
         Some(f64::INFINITY)
     }
 
+    /// Mean in seconds, if anything was observed.
+    fn mean(&self) -> Option<f64> {
+        let count = self.count.load(Ordering::Relaxed);
+        (count > 0).then(|| self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6 / count as f64)
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name`, with
+    /// `labels` (`a="b"`, or empty) on each, and returns the count written:
+    /// the sum of the buckets read, so a scrape is consistent even while
+    /// observations land.
+    fn write(&self, out: &mut String, name: &str, labels: &str) -> u64 {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = cumulative + self.buckets[BUCKETS.len()].load(Ordering::Relaxed);
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{braced} {count}");
+        count
+    }
+
     fn merge_into(&self, all: &Histogram) {
         for (a, b) in all.buckets.iter().zip(&self.buckets) {
             a.fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         all.count.fetch_add(self.count.load(Ordering::Relaxed), Ordering::Relaxed);
         all.sum_micros.fetch_add(self.sum_micros.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Events per second over the last minute: (second, count) slots, one per
+/// second of the window, reused as time goes round.
+struct Rate([(AtomicU64, AtomicU64); WINDOW]);
+
+impl Rate {
+    const fn new() -> Rate {
+        Rate([const { (AtomicU64::new(0), AtomicU64::new(0)) }; WINDOW])
+    }
+
+    /// Counts one event in second `now` (seconds since some start).
+    fn count(&self, now: u64) {
+        let (second, count) = &self.0[now as usize % WINDOW];
+        if second.swap(now, Ordering::Relaxed) != now {
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events per second over the last full minute before `now` (or since
+    /// the start, in the first minute).
+    fn per_second_at(&self, now: u64) -> f64 {
+        let span = now.clamp(1, WINDOW as u64);
+        let total: u64 = self
+            .0
+            .iter()
+            .filter(|(s, _)| {
+                let s = s.load(Ordering::Relaxed);
+                s < now && now - s <= span
+            })
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum();
+        total as f64 / span as f64
     }
 }
 
@@ -84,8 +152,8 @@ pub struct Metrics {
     /// By route template; looked up by `&str`, so a request allocates only
     /// the first time its route is seen.
     routes: Mutex<HashMap<String, Route>>,
-    /// Requests per second over the last minute: (second, count) slots.
-    seconds: [(AtomicU64, AtomicU64); WINDOW],
+    /// Requests per second over the last minute.
+    seconds: Rate,
     /// Photo sizes made after their upload (first requests, regenerate).
     pub photo_sizes_made: AtomicU64,
 }
@@ -95,7 +163,7 @@ impl Default for Metrics {
         Metrics {
             started: Instant::now(),
             routes: Mutex::default(),
-            seconds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            seconds: Rate::new(),
             photo_sizes_made: AtomicU64::new(0),
         }
     }
@@ -112,34 +180,12 @@ impl Metrics {
             *figures.statuses.entry(status).or_insert(0) += 1;
             figures.latency.observe(seconds);
         }
-        self.count_second(self.started.elapsed().as_secs());
-    }
-
-    fn count_second(&self, now: u64) {
-        let (second, count) = &self.seconds[now as usize % WINDOW];
-        if second.swap(now, Ordering::Relaxed) != now {
-            count.store(0, Ordering::Relaxed);
-        }
-        count.fetch_add(1, Ordering::Relaxed);
+        self.seconds.count(self.started.elapsed().as_secs());
     }
 
     /// Requests per second over the last full minute (or since start).
     fn per_second(&self) -> f64 {
-        self.per_second_at(self.started.elapsed().as_secs())
-    }
-
-    fn per_second_at(&self, now: u64) -> f64 {
-        let span = now.clamp(1, WINDOW as u64);
-        let total: u64 = self
-            .seconds
-            .iter()
-            .filter(|(s, _)| {
-                let s = s.load(Ordering::Relaxed);
-                s < now && now - s <= span
-            })
-            .map(|(_, c)| c.load(Ordering::Relaxed))
-            .sum();
-        total as f64 / span as f64
+        self.seconds.per_second_at(self.started.elapsed().as_secs())
     }
 
     fn overall(&self) -> Histogram {
@@ -193,19 +239,10 @@ pub async fn prometheus(State(state): State<AppState>, ip: ClientIp, headers: ax
     }
     out.push_str("# HELP coterie_request_seconds Time to answer, by route template.\n# TYPE coterie_request_seconds histogram\n");
     for name in &names {
-        let h = &routes[*name].latency;
-        let route = escape(name);
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += h.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}");
-        }
-        let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "coterie_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "coterie_request_seconds_sum{{route=\"{route}\"}} {}", h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "coterie_request_seconds_count{{route=\"{route}\"}} {count}");
+        routes[*name].latency.write(&mut out, "coterie_request_seconds", &format!("route=\"{}\"", escape(name)));
     }
     drop(routes);
+    queries::write(&mut out, &state.db.backend.name().to_ascii_lowercase());
     let cache = state.cache.stats();
     let kind = state.cache.kind();
     let gauge = |out: &mut String, name: &str, help: &str, kind_of: &str, lines: &[(String, f64)]| {
@@ -271,11 +308,12 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
     let cache = state.cache.stats();
     let p = &state.pages.stats;
     let (jobs_queued, jobs_dead) = crate::jobs::queue::depth(&state.db).await?;
+    let (queries_per_second, requests_per_second) = (queries::per_second(), state.metrics.per_second());
     page.render(
         "status.html",
         context! {
             uptime => state.metrics.started.elapsed().as_secs(),
-            per_second => format!("{:.1}", state.metrics.per_second()),
+            per_second => format!("{requests_per_second:.1}"),
             requests => all.count.load(Ordering::Relaxed),
             p50 => ms(0.5), p99 => ms(0.99),
             page_hit_rate => format!("{:.1}", page_hit_rate(&state) * 100.0),
@@ -283,6 +321,9 @@ pub async fn status_page(State(state): State<AppState>, Member(me): Member, page
             cache_kind => state.cache.kind(), cache_hit_rate => format!("{:.1}", cache.hit_rate() * 100.0),
             cache_errors => cache.errors, cache_up => state.cache.ping().await,
             database => state.db.backend.name(), database_up => state.db.ping().await,
+            queries => queries::count(), queries_per_second => format!("{queries_per_second:.1}"),
+            queries_per_request => (requests_per_second > 0.0).then(|| format!("{:.1}", queries_per_second / requests_per_second)),
+            query_mean => queries::mean_seconds().map(|s| format!("{:.2} ms", s * 1000.0)),
             jobs_queued => jobs_queued, jobs_dead => jobs_dead,
         },
     )
@@ -308,16 +349,35 @@ mod tests {
 
     #[test]
     fn requests_per_second_counts_the_last_minute() {
-        let m = Metrics::default();
-        (0..10).for_each(|_| m.count_second(5));
-        (0..20).for_each(|_| m.count_second(6));
+        let m = Rate::new();
+        (0..10).for_each(|_| m.count(5));
+        (0..20).for_each(|_| m.count(6));
         // The second still running does not count yet.
         assert_eq!(m.per_second_at(6), 10.0 / 6.0);
         assert_eq!(m.per_second_at(7), 30.0 / 7.0);
         assert_eq!(m.per_second_at(100), 0.0, "seconds older than the window count no more");
         // A slot reused a minute later starts again from zero.
-        m.count_second(65);
+        m.count(65);
         assert_eq!(m.per_second_at(66), 21.0 / 60.0, "seconds 6 to 65");
         assert_eq!(m.per_second_at(67), 1.0 / 60.0, "seconds 7 to 66");
+    }
+
+    #[test]
+    fn histogram_lines_add_up() {
+        let h = Histogram::default();
+        h.observe(0.0002);
+        h.observe(0.003);
+        h.observe(7.0);
+        let mut out = String::new();
+        assert_eq!(h.write(&mut out, "x", "backend=\"sqlite\""), 3);
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"0.0005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"0.005\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"2.5\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{backend=\"sqlite\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_sum{backend=\"sqlite\"} 7.0032\n"), "{out}");
+        assert!(out.ends_with("x_count{backend=\"sqlite\"} 3\n"), "{out}");
+        let mut bare = String::new();
+        h.write(&mut bare, "y", "");
+        assert!(bare.contains("y_bucket{le=\"+Inf\"} 3\n") && bare.contains("y_count 3\n"), "{bare}");
     }
 }

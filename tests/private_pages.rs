@@ -10,7 +10,11 @@ use reqwest::StatusCode;
 
 const PW: &str = "velvet-harbor-lantern-91";
 
-backend_tests!(member_pages_are_never_stored, operators_read_metrics_and_staff_read_the_status_page);
+backend_tests!(
+    member_pages_are_never_stored,
+    operators_read_metrics_and_staff_read_the_status_page,
+    database_statements_are_counted_and_timed
+);
 
 /// A site with a member's topic, blog post and comment; returns the paths to walk.
 async fn site(app: &TestApp) -> Vec<String> {
@@ -81,6 +85,8 @@ async fn operators_read_metrics_and_staff_read_the_status_page(b: Backend) {
         "coterie_cache_hits_total{backend=\"memory\"}",
         "coterie_db_connections{pool=\"read\",state=\"open\"}",
         "coterie_image_jobs_running",
+        "# TYPE coterie_db_queries_total counter",
+        "# TYPE coterie_db_query_seconds histogram",
     ] {
         assert!(metrics.text.contains(needle), "no {needle} in\n{}", metrics.text);
     }
@@ -109,7 +115,65 @@ async fn operators_read_metrics_and_staff_read_the_status_page(b: Backend) {
     let status = app.get_with(&sam, "/status").await;
     assert_eq!(status.status, StatusCode::OK);
     assert!(status.text.contains("Requests per second") && status.text.contains("page cache"), "{}", status.text);
+    assert!(status.text.contains("Database queries per second") && status.text.contains(" ms each;"), "{}", status.text);
     let ava = app.client_for(app.member("ben", PW, "member").await).await;
     assert_eq!(app.get_with(&ava, "/status").await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/status").await.status, StatusCode::SEE_OTHER);
+}
+
+/// The statement figures in a scrape: (coterie_db_queries_total, the
+/// histogram's _count, its _sum, its buckets in order, +Inf last).
+struct Statements {
+    total: u64,
+    count: u64,
+    sum: f64,
+    buckets: Vec<u64>,
+}
+
+fn statements(scrape: &str, backend: &str) -> Statements {
+    let labels = format!("{{backend=\"{backend}\"}}");
+    let value = |series: &str| -> &str {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {series} in\n{scrape}"))
+    };
+    let bucket_prefix = format!("coterie_db_query_seconds_bucket{{backend=\"{backend}\",le=");
+    Statements {
+        total: value(&format!("coterie_db_queries_total{labels}")).parse().unwrap(),
+        count: value(&format!("coterie_db_query_seconds_count{labels}")).parse().unwrap(),
+        sum: value(&format!("coterie_db_query_seconds_sum{labels}")).parse().unwrap(),
+        buckets: scrape.lines().filter(|l| l.starts_with(&bucket_prefix)).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect(),
+    }
+}
+
+/// Every statement is counted and timed, whoever runs it: the app's
+/// requests and the test's own, on each backend.
+async fn database_statements_are_counted_and_timed(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let backend = match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgresql",
+        Backend::Mysql => "mysql",
+    };
+    let before = statements(&app.get("/metrics").await.text, backend);
+    assert!(before.total > 0, "the migrations ran statements already");
+    // 25 statements run here, one insert for the member and one for the
+    // session, and at least one (the session's) for each member page.
+    for _ in 0..25 {
+        app.count("SELECT COUNT(*) FROM users").await;
+    }
+    let ava = app.client_for(app.member("ava", PW, "member").await).await;
+    for _ in 0..10 {
+        let page = app.get_with(&ava, "/members").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text.contains("ava"));
+    }
+    let after = statements(&app.get("/metrics").await.text, backend);
+    assert!(after.total >= before.total + 25 + 2 + 10, "{} statements before, {} after", before.total, after.total);
+    assert_eq!(after.count, after.total, "the histogram counts every statement the counter does");
+    assert!(after.sum > before.sum, "the statements took time: {} s before, {} s after", before.sum, after.sum);
+    assert_eq!(after.buckets.len(), 13, "12 bounds and +Inf");
+    assert!(after.buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative buckets: {:?}", after.buckets);
+    assert_eq!(*after.buckets.last().unwrap(), after.count);
 }

@@ -162,8 +162,11 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        // Errors the app logs show in a failing test's output.
-        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+        // Errors the app logs show in a failing test's output; database
+        // statements are counted as `coterie serve` counts them.
+        use tracing_subscriber::Layer as _;
+        let log = tracing_subscriber::fmt::layer().with_test_writer().with_filter(tracing_subscriber::EnvFilter::new("warn"));
+        let _ = coterie::metrics::queries::install(log);
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
