@@ -20,6 +20,7 @@
 //! error; the first few are printed with their URL and status. Requests
 //! ask for `br, gzip` as browsers do. The report gives requests, visitors,
 //! req/s, latency percentiles overall and per page kind, errors by kind,
+//! the page cache's answers per page kind (its `X-Cache` header),
 //! and, read from the server itself, the page and object cache hits during
 //! the run (`/metrics`) and the server's peak memory (VmHWM of `--server-pid`).
 //!
@@ -82,6 +83,8 @@ const SHOWN_ERRORS: usize = 10;
 struct Stats {
     /// Latencies in microseconds, by page kind.
     latency: BTreeMap<&'static str, Vec<u32>>,
+    /// Page-cache answers (the X-Cache header) by page kind: (hits, answers).
+    cached: BTreeMap<&'static str, (u64, u64)>,
     /// (page kind, what went wrong) → count.
     errors: BTreeMap<(&'static str, String), u64>,
     shown: usize,
@@ -148,8 +151,9 @@ impl Visitor {
             let status = resp.status();
             let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
             let encoding = resp.headers().get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let cache = resp.headers().get("x-cache").map(|v| v.as_bytes() == b"HIT");
             let bytes = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, location, encoding, bytes))
+            Ok::<_, reqwest::Error>((status, location, encoding, cache, bytes))
         }
         .await;
         let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
@@ -159,12 +163,17 @@ impl Visitor {
             Ok(_) => None,
         };
         let body = match &outcome {
-            Ok((_, _, encoding, bytes)) if decode || failure.is_some() => decompress(encoding, bytes),
+            Ok((_, _, encoding, _, bytes)) if decode || failure.is_some() => decompress(encoding, bytes),
             _ => String::new(),
         };
         {
             let mut stats = self.shared.stats.lock().unwrap();
             stats.latency.entry(kind).or_default().push(micros);
+            if let Ok((.., Some(hit), _)) = &outcome {
+                let counts = stats.cached.entry(kind).or_default();
+                counts.0 += *hit as u64;
+                counts.1 += 1;
+            }
             if let Some(what) = &failure {
                 *stats.errors.entry((kind, what.clone())).or_insert(0) += 1;
                 if stats.shown < SHOWN_ERRORS {
@@ -425,10 +434,14 @@ fn percentile(sorted: &[u32], q: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-fn latency_row(name: &str, mut micros: Vec<u32>, errors: u64) -> String {
+fn latency_row(name: &str, mut micros: Vec<u32>, errors: u64, cached: Option<(u64, u64)>) -> String {
     micros.sort_unstable();
+    let hits = match cached {
+        Some((hits, answers)) if answers > 0 => format!("{:.1} % of {answers}", 100.0 * hits as f64 / answers as f64),
+        _ => "-".into(),
+    };
     format!(
-        "| {name} | {} | {errors} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {name} | {} | {errors} | {:.1} | {:.1} | {:.1} | {:.1} | {hits} |",
         micros.len(),
         percentile(&micros, 0.50),
         percentile(&micros, 0.90),
@@ -519,12 +532,13 @@ async fn main() -> anyhow::Result<()> {
         requests as f64 / elapsed,
         requests as f64 / done.max(1) as f64,
     );
-    println!("\n| page | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- | --- | --- |");
+    println!("\n| page | requests | errors | p50 ms | p90 ms | p99 ms | max ms | page cache hits |\n| --- | --- | --- | --- | --- | --- | --- | --- |");
     let all: Vec<u32> = stats.latency.values().flatten().copied().collect();
-    println!("{}", latency_row("all", all, errors));
+    let all_cached = stats.cached.values().fold((0, 0), |(h, a), (hits, answers)| (h + hits, a + answers));
+    println!("{}", latency_row("all", all, errors, Some(all_cached)));
     for (kind, micros) in &stats.latency {
         let failed: u64 = stats.errors.iter().filter(|((k, _), _)| k == kind).map(|(_, n)| n).sum();
-        println!("{}", latency_row(kind, micros.clone(), failed));
+        println!("{}", latency_row(kind, micros.clone(), failed, stats.cached.get(kind).copied()));
     }
     if errors > 0 {
         println!("\nerrors:");
