@@ -18,8 +18,7 @@
 # folders under $WORK (default /tmp/coterie-forums-scale). CARGO_TARGET_DIR
 # is honoured; COTERIE_BIN runs that binary instead of building one. Prints one markdown table for BENCHMARKS.md.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIZES=${SIZES:-"1000:50:100 1000000:50000:100000"}
 DURATION=${DURATION:-15}
@@ -35,20 +34,8 @@ done
 if [[ -n ${COTERIE_BIN:-} ]]; then
   bin=$COTERIE_BIN
 else
-  cargo build --release --bin coterie
-  target=${CARGO_TARGET_DIR:-target}
-  [[ $target == /* ]] || target=$ROOT/$target
-  bin=$target/release/coterie
+  bin=$(release_build --bin coterie)/coterie
 fi
-
-server=
-stop_server() {
-  if [[ -n $server ]]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=
-  fi
-}
 trap stop_server EXIT
 
 # Requests/s and the mean latency of one wrk run, as "rps latency".
@@ -85,12 +72,7 @@ for size in $SIZES; do
   middle=$(sqlite3 "$db" "SELECT id || '-' || slug FROM forum_topics WHERE id = $((topics / 2))")
   base=http://127.0.0.1:$PORT
 
-  RUST_LOG=warn taskset -c 0 "$bin" --data-dir "$dir" serve --addr "127.0.0.1:$PORT" >"$dir/server.log" 2>&1 &
-  server=$!
-  for _ in $(seq 100); do
-    curl -fs "$base/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  RUST_LOG=warn start_server "$PORT" "$dir/server.log" taskset -c 0 "$bin" --data-dir "$dir" serve --addr "127.0.0.1:$PORT"
   for path in /forums "/forums/forum-1?after=$cursor" "/forums/t/$middle"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$base$path")
     [[ $code == 200 ]] || { echo "forums-scale.sh: $path answered $code" >&2; exit 1; }
