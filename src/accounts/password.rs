@@ -7,25 +7,34 @@ use argon2::Argon2;
 use crate::web::error::AppError;
 
 pub async fn hash(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
+    off_the_runtime(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
     })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?
+    .await?
     .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
 }
 
 /// Checks `password` against `stored`. With no stored hash (no such member)
 /// it still does the work of one check, so timing does not tell.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
-    tokio::task::spawn_blocking(move || {
+    off_the_runtime(move || {
         let stored = stored.unwrap_or_else(|| DECOY.with(|d| d.clone()));
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };
         Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
     })
     .await
-    .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Runs one argon2 computation on a blocking thread, at most one per core
+/// at a time: each takes about 19 MB, so a crowd logging in at once would
+/// otherwise take gigabytes (and the core's time is taken either way).
+async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    static RUNNING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _permit = RUNNING.acquire().await.map_err(|e| AppError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| AppError::Internal(e.into()))
 }
 
 thread_local! {
