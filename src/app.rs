@@ -51,7 +51,7 @@ pub const SECTIONS: &[(&str, &str)] = &[("/members", "Members"), ("/blog", "Blog
 /// Content that comments and votes attach to: one line per kind.
 pub const KINDS: &[Kind] = &[
     Kind { name: "blog_post", table: "blog_posts", visible: blog::VISIBLE, time: "published_at", link: "/blog/p/", comments: true, votes: true, lists: &[tags::BLOG], within: None },
-    Kind { name: "photo", table: "photos", visible: photos::VISIBLE, time: "created_at", link: "/photos/", comments: true, votes: true, lists: &[tags::PHOTOS], within: None },
+    Kind { name: "photo", table: "photos", visible: photos::VISIBLE, time: "created_at", link: "/photos/", comments: true, votes: true, lists: &[tags::PHOTOS], within: Some(("gallery", "SELECT gallery_id FROM {table} WHERE id = ? AND gallery_id IS NOT NULL")) },
     Kind { name: "comment", table: "comments", visible: "status = 0 AND 0 < ?", time: "created_at", link: "/comments/", comments: false, votes: true, lists: &[], within: None },
     Kind { name: "forum_post", table: "forum_posts", visible: forums::VISIBLE, time: "created_at", link: "/forums/p/", comments: false, votes: true, lists: &[], within: Some(("topic", "SELECT topic_id FROM {table} WHERE id = ?")) },
 ];

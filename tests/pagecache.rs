@@ -17,6 +17,7 @@ backend_tests!(
     a_cold_page_under_a_crowd_is_rendered_once,
     a_scheduled_post_appears_when_due_on_cached_lists,
     hits_answered_before_routing_carry_every_header_and_are_counted,
+    a_vote_on_a_photo_redoes_only_the_pages_that_show_it,
 );
 
 /// A forum, a topic by ava and a published blog post by ava.
@@ -308,6 +309,35 @@ async fn hits_answered_before_routing_carry_every_header_and_are_counted(b: Back
     };
     assert!(count("/forums/t/{topic}") >= 3, "topic views not counted:\n{metrics}");
     assert!(count("/static/{*path}") >= 1, "static files not counted:\n{metrics}");
+}
+
+/// A vote on one photo changes its page, its gallery and the grids, and
+/// leaves every other photo's page in the cache.
+async fn a_vote_on_a_photo_redoes_only_the_pages_that_show_it(b: Backend) {
+    let s = site(TestApp::spawn(b).await).await;
+    let (app, ava, ben) = (&s.app, &s.ava, &s.ben);
+    let made = app.post_with(ava, "/galleries/new", "/galleries/new", &[("title", "Knits"), ("description", "")]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let gallery_id = made.location().trim_start_matches("/photos/upload?gallery=").to_string();
+    for title in ["Moss cardigan", "Fern cardigan"] {
+        let form = reqwest::multipart::Form::new().text("title", title).text("gallery", gallery_id.clone());
+        let done = multipart_with(app, ava, "/photos/upload", "/photos/upload", common::with_file(form, common::png(320, 240), "k.png")).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    }
+    let (voted, other) = (app.count("SELECT MIN(id) FROM photos").await, app.count("SELECT MAX(id) FROM photos").await);
+    let (voted_page, other_page, gallery) = (format!("/photos/{voted}"), format!("/photos/{other}"), format!("/galleries/{gallery_id}"));
+    for path in [voted_page.as_str(), other_page.as_str(), gallery.as_str(), "/photos"] {
+        let page = cached(app, path).await;
+        assert!(score(&page).is_some(), "{path} shows no score");
+    }
+    let vote = app.post_with(ben, &voted_page, &format!("/votes/photo/{voted}"), &[("value", "1")]).await;
+    assert!(vote.status.is_redirection(), "{}", vote.text);
+    assert_eq!(score(&visit(app, &voted_page).await).as_deref(), Some("1"), "the photo's own page is stale");
+    let tiles = visit(app, &gallery).await;
+    assert_ne!(tiles.header("x-cache"), "HIT", "the gallery kept an old score");
+    assert!(tiles.text.contains("class=\"score\" aria-label=\"Score\">1<"), "the gallery shows the old score");
+    assert_ne!(visit(app, "/photos").await.header("x-cache"), "HIT", "the grid kept an old score");
+    assert_eq!(visit(app, &other_page).await.header("x-cache"), "HIT", "a vote on another photo redid this photo's page");
 }
 
 async fn a_scheduled_post_appears_when_due_on_cached_lists(b: Backend) {

@@ -28,9 +28,14 @@ pub const MEMBERS: &str = "members";
 pub const FORUMS: &str = "forums";
 /// Blog lists: latest, hot, top, featured, tags, archives, feeds.
 pub const BLOG: &str = "blog";
-/// Every photo page, grid, gallery and tag page (photos move between them
-/// with every upload, edit, vote and gallery change).
+/// Every list of photo tiles: grids, tag pages, profiles (tiles move and
+/// show scores and comment counts, so uploads, edits, votes, comments and
+/// gallery changes all touch it).
 pub const PHOTOS: &str = "photos";
+/// Which photos there are, with their titles and galleries: what a photo
+/// page's neighbours and a gallery's tiles are made of. Uploads, edits,
+/// deletes and gallery changes touch it; votes and comments do not.
+pub const PHOTO_SETS: &str = "photo_sets";
 
 /// How long a version lives unused. Longer than any page entry, so an entry
 /// never outlives the versions it was checked against.
@@ -42,6 +47,11 @@ pub fn user(id: i64) -> String {
 
 pub fn forum(id: i64) -> String {
     format!("forum:{id}")
+}
+
+/// A gallery's page (votes and comments on its photos).
+pub fn gallery(id: i64) -> String {
+    format!("gallery:{id}")
 }
 
 pub fn topic(id: i64) -> String {

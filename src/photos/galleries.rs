@@ -23,7 +23,8 @@ pub async fn gallery_page(State(state): State<AppState>, page: Page, Path(id): P
     let is_owner = page.session.as_ref().is_some_and(|s| s.user.id == owner.id);
     // Owners delete from the edit page; moderators and staff remove anyone else's here.
     let can_remove = !is_owner && page.session.as_ref().is_some_and(|s| s.user.is_moderator());
-    let page = page.tagged([crate::pagecache::tags::PHOTOS.to_string(), crate::pagecache::tags::user(owner.id)]);
+    use crate::pagecache::tags;
+    let page = page.tagged([tags::PHOTO_SETS.to_string(), tags::gallery(gallery.id), tags::user(owner.id)]);
     page.render(
         "photos/gallery.html",
         context! {

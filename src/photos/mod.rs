@@ -25,7 +25,7 @@ pub use views::{profile_section, ProfileSection};
 /// gallery and tag page, and the owner's profile.
 pub async fn touch(state: &AppState, owner: i64) {
     use crate::pagecache::tags;
-    tags::touch(state, &[tags::PHOTOS.to_string(), tags::user(owner)]).await;
+    tags::touch(state, &[tags::PHOTOS.to_string(), tags::PHOTO_SETS.to_string(), tags::user(owner)]).await;
 }
 
 /// Before a member's account goes: each of their photos, with its files,

@@ -173,7 +173,8 @@ pub async fn photo_page(State(state): State<AppState>, page: Page, Path(id): Pat
     let mut shown = view(&state, &photo, &owner);
     // Views not yet written show already, this one included.
     shown.view_count += state.views.pending("photos", photo.id);
-    let mut depends = vec![tags::PHOTOS.to_string(), tags::item(kind.name, photo.id), tags::user(owner.id)];
+    // Votes and comments on other photos change no part of this page.
+    let mut depends = vec![tags::PHOTO_SETS.to_string(), tags::item(kind.name, photo.id), tags::user(owner.id)];
     crate::comments::store::author_tags(&thread.comments, &mut depends);
     let page = page.tagged(depends).counting_view("photos", photo.id);
     page.render(
