@@ -10,11 +10,11 @@
 #   bench/pages.sh            cached, uncached and nginx, against limit and django
 #   PEERS="limit" bench/pages.sh
 #
-# Env: PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached nginx"),
+# Env: BIN (a coterie binary; default: the release build), PEERS (default "limit django"; empty: the candidate alone), MODES (default "cached uncached nginx"),
 # PORT (18090), and run-peers.sh's own (DURATION, REPS, CONNS, ...).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bin=$(release_build --bin coterie)/coterie
+bin=${BIN:-$(release_build --bin coterie)/coterie}
 peers=${PEERS_DIR:-$ROOT/../shared/peers}/web
 # The tests' memcached holds 11211; the Django peer gets its own.
 export MEMCACHED_PORT=${MEMCACHED_PORT:-11311}

@@ -7,11 +7,11 @@
 #
 #   bench/static.sh
 #
-# Env: FILES (default "html jpeg"), PORT (18091), and run-peers.sh's own
+# Env: BIN (a coterie binary; default: the release build), FILES (default "html jpeg"), PORT (18091), and run-peers.sh's own
 # (DURATION, REPS, CONNS, PEERS_BUILD, ...).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bin=$(release_build --bin coterie)/coterie
+bin=${BIN:-$(release_build --bin coterie)/coterie}
 peers=${PEERS_DIR:-$ROOT/../shared/peers}/web
 build=${PEERS_BUILD:-${TMPDIR:-/tmp}/coterie-peers}/web
 port=${PORT:-18091}
