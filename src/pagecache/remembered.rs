@@ -86,7 +86,12 @@ impl Remembered {
             route: Arc::from(route.unwrap_or("unmatched")),
             headers,
         };
-        self.pages.write().expect("remembered lock").insert(key.to_string(), memo);
+        let replaced = self.pages.write().expect("remembered lock").insert(key.to_string(), memo);
+        if let Some(old) = replaced {
+            // Saturating: a start-over between our count and our insert may have dropped it already.
+            let freed = old.page.body.len() + key.len();
+            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(freed)));
+        }
     }
 
     /// The page under `key` if it has not expired, with when it was checked.
