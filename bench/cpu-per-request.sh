@@ -8,10 +8,11 @@
 #
 #   bench/cpu-per-request.sh [PATH]      # default: the busiest demo topic
 #
-# Env: BIN (default: the release build), MODES ("cached uncached"), CONNS
-# (64), DURATION (5), PORT (18093); LIMIT=1 also measures the peers' plain
-# hyper server serving the same bytes (needs ../shared/peers built by
-# run-peers.sh, or builds it).
+# Env: BIN (default: the release build), MODES ("cached uncached"; also
+# "member": the same page for a logged-in member asking for brotli, as a
+# browser does), CONNS (64), DURATION (5), PORT (18093); LIMIT=1 also
+# measures the peers' plain hyper server serving the same bytes (needs
+# ../shared/peers built by run-peers.sh, or builds it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bin=${BIN:-$(release_build --bin coterie)/coterie}
@@ -29,14 +30,15 @@ PY
 )}
 url="http://127.0.0.1:$port$path"
 
-# measure NAME: wrk against $url while $server runs; prints one line.
+# measure NAME [WRK ARGS...]: wrk against $url while $server runs; prints one line.
 measure() {
-  local ticks=$(getconf CLK_TCK) before after requests
+  local name=$1 ticks=$(getconf CLK_TCK) before after requests
+  shift
   before=$(awk '{print $14 + $15}' "/proc/$server/stat")
-  taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${DURATION:-5}"s --latency "$url" >"$data/wrk.txt"
+  taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${DURATION:-5}"s --latency "$@" "$url" >"$data/wrk.txt"
   after=$(awk '{print $14 + $15}' "/proc/$server/stat")
   requests=$(awk '/requests in/ {print $1}' "$data/wrk.txt")
-  printf '%-22s %8s req/s  p99 %-9s %7.1f us CPU/request  peak RSS %s\n' "$1" \
+  printf '%-22s %8s req/s  p99 %-9s %7.1f us CPU/request  peak RSS %s\n' "$name" \
     "$(awk '/Requests\/sec/ {print $2}' "$data/wrk.txt")" "$(awk '$1 == "99%" {print $2}' "$data/wrk.txt")" \
     "$(python3 -c "print(($after - $before) / $ticks * 1e6 / $requests)")" \
     "$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server/status")"
@@ -44,8 +46,30 @@ measure() {
 
 wait_up() {
   for _ in $(seq 100); do curl -sf -o "$data/page.html" "$url" && return; sleep 0.1; done
-  echo "cpu-per-request: $url did not answer" >&2; exit 1
+  # log_in: a member made for the run logs in through the form; prints the session cookie.
+log_in() {
+  local base="http://127.0.0.1:$port" jar=$data/cookies token
+  token=$(curl -sf -c "$jar" -b "$jar" "$base/accounts/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
+  curl -sf -o /dev/null -c "$jar" -b "$jar" -H "Origin: $base" --data-urlencode login=benchmember \
+    --data-urlencode "password=$password" --data-urlencode "csrf_token=$token" "$base/accounts/login"
+  awk '$6 == "coterie_session" {print $7}' "$jar"
 }
+password='Wool-and-linen-2026!'
+echo "$password" | COTERIE_DATA_DIR=$data "$bin" user create --username benchmember --email benchmember@example.com --password-stdin >/dev/null
+
+echo "cpu-per-request: $url did not answer" >&2; exit 1
+}
+
+# log_in: a member made for the run logs in through the form; prints the session cookie.
+log_in() {
+  local base="http://127.0.0.1:$port" jar=$data/cookies token
+  token=$(curl -sf -c "$jar" -b "$jar" "$base/accounts/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
+  curl -sf -o /dev/null -c "$jar" -b "$jar" -H "Origin: $base" --data-urlencode login=benchmember \
+    --data-urlencode "password=$password" --data-urlencode "csrf_token=$token" "$base/accounts/login"
+  awk '$6 == "coterie_session" {print $7}' "$jar"
+}
+password='Wool-and-linen-2026!'
+echo "$password" | COTERIE_DATA_DIR=$data "$bin" user create --username benchmember --email benchmember@example.com --password-stdin >/dev/null
 
 echo "cpu-per-request: $url, wrk -c${CONNS:-64} -d${DURATION:-5}s on CPU 1, server on CPU 0"
 for mode in ${MODES:-cached uncached}; do
@@ -56,7 +80,11 @@ for mode in ${MODES:-cached uncached}; do
   server=$!
   wait_up
   curl -sf -o /dev/null "$url"
-  measure "coterie-$mode"
+  if [[ $mode == member ]]; then
+    measure "coterie-member-br" -H "Cookie: coterie_session=$(log_in)" -H "Accept-Encoding: br"
+  else
+    measure "coterie-$mode"
+  fi
   kill "$server"; wait "$server" 2>/dev/null || true
 done
 

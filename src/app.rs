@@ -210,7 +210,8 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(from_fn_with_state(state.clone(), web::error_pages))
         .layer(from_fn_with_state(state.clone(), web::session::load))
-        .layer(compression())
+        .layer(compression(true))
+        .layer(compression(false))
         .layer(from_fn_with_state(state.clone(), crate::pagecache::layer))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
         // Outside the page cache, so pages served from it count too.
@@ -222,13 +223,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// HTML and JSON compressed on the way out (static files come compressed
-/// already). Brotli 4 and gzip 4: the levels that suit pages made per
-/// request; cached pages are compressed once.
-fn compression() -> tower_http::compression::CompressionLayer {
+/// already), in two layers: pages a visitor may get from the page cache
+/// (those with `PageTags`) at brotli/gzip level 4, as they are compressed
+/// once and sent many times; pages made for one request (members', forms,
+/// errors) at level 1, which costs a fraction of the time of level 4.
+fn compression(cacheable: bool) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
+    let level = if cacheable { 4 } else { 1 };
+    let tagged = move |_: StatusCode, _: axum::http::Version, _: &axum::http::HeaderMap, extensions: &axum::http::Extensions| {
+        extensions.get::<crate::pagecache::PageTags>().is_some() == cacheable
+    };
     tower_http::compression::CompressionLayer::new()
         .no_deflate()
         .no_zstd()
-        .quality(tower_http::CompressionLevel::Precise(4))
+        .quality(tower_http::CompressionLevel::Precise(level))
+        .compress_when(DefaultPredicate::new().and(tagged))
 }
 
 async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> {

@@ -245,6 +245,15 @@ async fn conditional_requests_and_compression(b: Backend) {
         let body = response.bytes().await.unwrap();
         assert!(body.len() < page.text.len() / 2, "{encoding} did not compress: {} of {}", body.len(), page.text.len());
     }
+    // A member's page, made for one request, is compressed too (at a cheaper level).
+    let plain = s.ava.get(app.url(&s.topic)).header("accept-encoding", "identity").send().await.unwrap().bytes().await.unwrap().len();
+    for (accept, encoding) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+        let mine = s.ava.get(app.url(&s.topic)).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(mine.headers()["content-encoding"], encoding);
+        assert_eq!(mine.headers()["cache-control"], "private, no-store");
+        let packed = mine.bytes().await.unwrap().len();
+        assert!(packed < plain * 2 / 3, "a member's page was not compressed: {encoding} {packed} of {plain}");
+    }
     // After a write the old validator no longer matches.
     app.post_with(&s.ben, "/forums/settings", &format!("{}/reply", s.topic.split('-').next().unwrap()), &[("body", "Changes the page.")]).await;
     let stale = client.get(app.url(&s.topic)).header("if-none-match", &etag).send().await.unwrap();
