@@ -46,18 +46,7 @@ measure() {
 
 wait_up() {
   for _ in $(seq 100); do curl -sf -o "$data/page.html" "$url" && return; sleep 0.1; done
-  # log_in: a member made for the run logs in through the form; prints the session cookie.
-log_in() {
-  local base="http://127.0.0.1:$port" jar=$data/cookies token
-  token=$(curl -sf -c "$jar" -b "$jar" "$base/accounts/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
-  curl -sf -o /dev/null -c "$jar" -b "$jar" -H "Origin: $base" --data-urlencode login=benchmember \
-    --data-urlencode "password=$password" --data-urlencode "csrf_token=$token" "$base/accounts/login"
-  awk '$6 == "coterie_session" {print $7}' "$jar"
-}
-password='Wool-and-linen-2026!'
-echo "$password" | COTERIE_DATA_DIR=$data "$bin" user create --username benchmember --email benchmember@example.com --password-stdin >/dev/null
-
-echo "cpu-per-request: $url did not answer" >&2; exit 1
+  echo "cpu-per-request: $url did not answer" >&2; exit 1
 }
 
 # log_in: a member made for the run logs in through the form; prints the session cookie.
