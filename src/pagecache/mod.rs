@@ -109,33 +109,29 @@ struct Entry {
     expires_at: i64,
     #[serde(skip)]
     body: Bytes,
-    /// The headers above, made once.
+    /// The headers of a full answer from the cache, made once from the fields above.
     #[serde(skip)]
-    ready: ReadyHeaders,
-}
-
-#[derive(Default)]
-struct ReadyHeaders {
-    content_type: Option<HeaderValue>,
-    content_encoding: Option<HeaderValue>,
-    etag: Option<HeaderValue>,
-}
-
-impl ReadyHeaders {
-    fn of(entry: &Entry) -> ReadyHeaders {
-        let value = |s: &str| HeaderValue::from_str(s).ok();
-        ReadyHeaders {
-            content_type: value(&entry.content_type),
-            content_encoding: entry.content_encoding.as_deref().and_then(value),
-            etag: value(&entry.etag),
-        }
-    }
+    headers: HeaderMap,
 }
 
 impl Entry {
-    /// The entry with its headers made ready.
+    /// The entry with its headers made.
     fn ready(mut self) -> Entry {
-        self.ready = ReadyHeaders::of(&self);
+        let value = |s: &str| HeaderValue::from_str(s).ok();
+        let made = [
+            (header::CONTENT_TYPE, value(&self.content_type)),
+            (header::CONTENT_ENCODING, self.content_encoding.as_deref().and_then(value)),
+            (header::ETAG, value(&self.etag)),
+        ];
+        let h = &mut self.headers;
+        for (name, value) in made {
+            if let Some(value) = value {
+                h.insert(name, value);
+            }
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static(VARY));
+        h.insert("x-cache", HeaderValue::from_static("HIT"));
         self
     }
 
@@ -167,21 +163,14 @@ impl Entry {
             Response::new(Body::from(self.body.clone()))
         };
         let h = response.headers_mut();
-        let ready = &self.ready;
-        if !not_modified {
-            if let Some(v) = &ready.content_type {
-                h.insert(header::CONTENT_TYPE, v.clone());
-            }
-            if let Some(v) = &ready.content_encoding {
-                h.insert(header::CONTENT_ENCODING, v.clone());
-            }
+        *h = self.headers.clone();
+        if not_modified {
+            h.remove(header::CONTENT_TYPE);
+            h.remove(header::CONTENT_ENCODING);
         }
-        if let Some(v) = &ready.etag {
-            h.insert(header::ETAG, v.clone());
+        if !hit {
+            h.insert("x-cache", HeaderValue::from_static("MISS"));
         }
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert(header::VARY, HeaderValue::from_static(VARY));
-        h.insert("x-cache", HeaderValue::from_static(if hit { "HIT" } else { "MISS" }));
         response
     }
 }
@@ -214,12 +203,12 @@ fn negotiate(headers: &HeaderMap) -> &'static str {
     }
 }
 
-/// The cache key of a visitor's request: the encoding it gets, its path
-/// and query.
-fn cache_key(request: &Request) -> String {
+/// The encoding a visitor's request gets, and its cache key: that
+/// encoding, its path and query.
+fn cache_key(request: &Request) -> (&'static str, String) {
     let encoding = negotiate(request.headers());
     let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    format!("page:{encoding}:{path}")
+    (encoding, format!("page:{encoding}:{path}"))
 }
 
 /// Removes a key's flight when its leader finishes or is dropped, so a
@@ -279,9 +268,8 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         }
         return next.run(request).await;
     }
-    let key = cache_key(&request);
+    let (encoding, key) = cache_key(&request);
     // What is compressed inside is exactly what the key says.
-    let encoding = negotiate(request.headers());
     request.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
 
     if let Some(entry) = remembered(&state, &key).await {
@@ -352,7 +340,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             views: None,
             expires_at: 0,
             body,
-            ready: ReadyHeaders::default(),
+            headers: HeaderMap::new(),
         }
         .ready(),
     );
@@ -502,7 +490,7 @@ async fn store(state: &AppState, key: &str, page: &Entry, declared: &PageTags, w
         views: declared.views.map(|(table, id)| (table.to_string(), id)),
         expires_at: crate::db::now() + ttl.as_secs() as i64,
         body: page.body.clone(),
-        ready: ReadyHeaders::default(),
+        headers: HeaderMap::new(),
     }
     .ready();
     state.cache.set(key, entry.encode(), ttl).await;
@@ -540,7 +528,7 @@ mod tests {
             views: Some(("forum_topics".into(), 7)),
             expires_at: 1_800_000_000,
             body: Bytes::from_static(b"\x00\x01<html>"),
-            ready: ReadyHeaders::default(),
+            headers: HeaderMap::new(),
         };
         let back = Entry::decode(entry.encode()).unwrap();
         assert_eq!(back.body, entry.body);
@@ -549,7 +537,7 @@ mod tests {
         assert_eq!(back.views, entry.views);
         assert_eq!(back.content_encoding.as_deref(), Some("br"));
         assert_eq!(back.expires_at, entry.expires_at);
-        assert_eq!(back.ready.etag.as_ref().map(|v| v.as_bytes()), Some(&b"\"abc\""[..]));
+        assert_eq!(back.headers.get(header::ETAG).map(|v| v.as_bytes()), Some(&b"\"abc\""[..]));
         assert!(Entry::decode(Bytes::from_static(b"\xff\xff\xff\xffjunk")).is_none());
         assert!(Entry::decode(Bytes::new()).is_none());
     }

@@ -24,7 +24,7 @@ use axum::response::Response;
 use axum::Router;
 use tower::{Service, ServiceExt as _};
 
-use super::{anonymous_get, cache_key, holds, Entry, VARY};
+use super::{anonymous_get, cache_key, holds, Entry};
 use crate::app::AppState;
 
 /// `checked` of a page that must be checked on every hit.
@@ -64,20 +64,7 @@ impl Remembered {
             self.pages.write().expect("remembered lock").clear();
             self.bytes.store(size, Ordering::Relaxed);
         }
-        let mut headers = HeaderMap::with_capacity(16);
-        let ready = &page.ready;
-        for (name, value) in [
-            (header::CONTENT_TYPE, &ready.content_type),
-            (header::CONTENT_ENCODING, &ready.content_encoding),
-            (header::ETAG, &ready.etag),
-        ] {
-            if let Some(value) = value {
-                headers.insert(name, value.clone());
-            }
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert(header::VARY, HeaderValue::from_static(VARY));
-        headers.insert("x-cache", HeaderValue::from_static("HIT"));
+        let mut headers = page.headers.clone();
         crate::web::add_security_headers(&state.config, &mut headers);
         let memo = Remembrance {
             page,
@@ -94,11 +81,15 @@ impl Remembered {
         }
     }
 
+    /// `read` of the page under `key`, if it has not expired at `now`.
+    fn with<T>(&self, key: &str, now: Instant, read: impl FnOnce(&Remembrance) -> Option<T>) -> Option<T> {
+        let pages = self.pages.read().expect("remembered lock");
+        pages.get(key).filter(|m| m.expires > now).and_then(read)
+    }
+
     /// The page under `key` if it has not expired, with when it was checked.
     fn get(&self, key: &str) -> Option<(Arc<Entry>, u64)> {
-        let pages = self.pages.read().expect("remembered lock");
-        let memo = pages.get(key).filter(|m| m.expires > Instant::now())?;
-        Some((memo.page.clone(), memo.checked.load(Ordering::Acquire)))
+        self.with(key, Instant::now(), |memo| Some((memo.page.clone(), memo.checked.load(Ordering::Acquire))))
     }
 
     fn checked(&self, key: &str, page: &Arc<Entry>, changes: u64) {
@@ -171,26 +162,23 @@ impl FastHits {
     /// A remembered page that needs no check.
     fn page(&self, request: &Request, start: Instant) -> Option<(Arc<str>, Response)> {
         let state = &self.state;
-        if !state.pages.enabled || !state.cache.is_local() || !anonymous_get(request) {
-            return None;
-        }
-        let key = cache_key(request);
-        let pages = state.pages.remembered.pages.read().expect("remembered lock");
-        let memo = pages.get(&key).filter(|m| m.expires > start)?;
-        if Some(memo.checked.load(Ordering::Acquire)) != state.cache.local_changes() {
-            return None;
-        }
         // A conditional request goes the long way, which answers 304s.
-        if request.headers().contains_key(header::IF_NONE_MATCH) {
+        if !state.pages.enabled || !state.cache.is_local() || !anonymous_get(request) || request.headers().contains_key(header::IF_NONE_MATCH) {
             return None;
         }
-        let mut response = Response::new(Body::from(memo.page.body.clone()));
-        *response.headers_mut() = memo.headers.clone();
-        if let Some((table, id)) = &memo.page.views {
-            state.views.count(table, *id);
-        }
-        state.pages.stats.hits.fetch_add(1, Ordering::Relaxed);
-        Some((memo.route.clone(), response))
+        let (_, key) = cache_key(request);
+        state.pages.remembered.with(&key, start, |memo| {
+            if Some(memo.checked.load(Ordering::Acquire)) != state.cache.local_changes() {
+                return None;
+            }
+            let mut response = Response::new(Body::from(memo.page.body.clone()));
+            *response.headers_mut() = memo.headers.clone();
+            if let Some((table, id)) = &memo.page.views {
+                state.views.count(table, *id);
+            }
+            state.pages.stats.hits.fetch_add(1, Ordering::Relaxed);
+            Some((memo.route.clone(), response))
+        })
     }
 }
 
